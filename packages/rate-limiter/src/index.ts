@@ -1,0 +1,8 @@
+export {
+  RateLimiter,
+  RateLimitAbortedError,
+  type BudgetUsage,
+  type RateLimiterOptions,
+  type Token,
+} from './rate-limiter.js';
+export { budgetKeyFor } from './budget-key.js';

@@ -1,0 +1,143 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Redis } from 'ioredis';
+import { ACQUIRE, PAUSE, RELEASE, USAGE } from './scripts.js';
+
+export interface RateLimiterOptions {
+  redis: Redis;
+  /** Namespace for every key this limiter writes, e.g. "tryon". */
+  prefix: string;
+  /** Requests allowed to start in any rolling window, per budget key. */
+  limit: number;
+  windowMs: number;
+  /**
+   * The longest a request can take from token to answer (the FitRoom client's timeout). A slot
+   * whose answer never arrived (crash, lost release) frees after window + this.
+   */
+  requestTimeoutMs: number;
+  /** Upper bound for one sleep between tries, so waiters notice released or unpaused slots. */
+  maxWaitStepMs?: number;
+}
+
+export interface Token {
+  budgetKey: string;
+  id: string;
+  /** Redis time (ms) at which the token was granted. */
+  grantedAt: number;
+}
+
+export interface BudgetUsage {
+  budgetKey: string;
+  limit: number;
+  windowMs: number;
+  /** Slots counted against the window now (in flight or answered within the last window). */
+  inUse: number;
+  /** Requests taken and not answered yet. */
+  inFlight: number;
+  pausedMs: number;
+  pausedReason: string | null;
+}
+
+export class RateLimitAbortedError extends Error {
+  override readonly name = 'RateLimitAbortedError';
+}
+
+/**
+ * The shared FitRoom budget: a sliding-window log per budget key in Redis, exact across any
+ * number of processes. See scripts.ts for why slots are held until one window after the answer.
+ */
+export class RateLimiter {
+  private readonly redis: Redis;
+  private readonly prefix: string;
+  readonly limit: number;
+  readonly windowMs: number;
+  private readonly holdMs: number;
+  private readonly maxWaitStepMs: number;
+
+  constructor(options: RateLimiterOptions) {
+    this.redis = options.redis;
+    this.prefix = options.prefix;
+    this.limit = options.limit;
+    this.windowMs = options.windowMs;
+    this.holdMs = options.windowMs + options.requestTimeoutMs;
+    this.maxWaitStepMs = options.maxWaitStepMs ?? 250;
+  }
+
+  private slotsKey(budgetKey: string): string {
+    return `${this.prefix}:budget:${budgetKey}:slots`;
+  }
+
+  private pauseKey(budgetKey: string): string {
+    return `${this.prefix}:budget:${budgetKey}:paused`;
+  }
+
+  /** One attempt: a token, or how long to wait before the next slot can free. */
+  async tryAcquire(
+    budgetKey: string,
+  ): Promise<{ token: Token } | { token: null; waitMs: number; paused: boolean }> {
+    const id = randomUUID();
+    const [granted, waitMs, paused, now] = (await this.redis.eval(
+      ACQUIRE,
+      2,
+      this.slotsKey(budgetKey),
+      this.pauseKey(budgetKey),
+      this.limit,
+      this.holdMs,
+      id,
+    )) as [number, number, number, number];
+    if (granted === 1) return { token: { budgetKey, id, grantedAt: now } };
+    return { token: null, waitMs: Math.max(1, waitMs), paused: paused === 1 };
+  }
+
+  /** Waits until a slot is free (or the signal aborts) and takes it. */
+  async acquire(budgetKey: string, signal?: AbortSignal): Promise<Token> {
+    for (;;) {
+      if (signal?.aborted)
+        throw new RateLimitAbortedError('waiting for a FitRoom slot was aborted');
+      const attempt = await this.tryAcquire(budgetKey);
+      if (attempt.token) return attempt.token;
+      // A little jitter keeps processes that woke together from retrying in lockstep.
+      const step = Math.min(attempt.waitMs, this.maxWaitStepMs) + Math.random() * 5;
+      await sleep(step, undefined, signal ? { signal } : undefined).catch(() => undefined);
+    }
+  }
+
+  /** Marks the request's answer as arrived: the slot frees one window from now. */
+  async release(token: Token): Promise<void> {
+    await this.redis.eval(
+      RELEASE,
+      1,
+      this.slotsKey(token.budgetKey),
+      token.id,
+      this.windowMs,
+      this.holdMs,
+    );
+  }
+
+  /** Stops handing out tokens for this key for `ms` (a 429, 402 or 401 from FitRoom). */
+  async pause(budgetKey: string, ms: number, reason: string): Promise<void> {
+    await this.redis.eval(PAUSE, 1, this.pauseKey(budgetKey), Math.max(1, Math.ceil(ms)), reason);
+  }
+
+  async resume(budgetKey: string): Promise<void> {
+    await this.redis.del(this.pauseKey(budgetKey));
+  }
+
+  async usage(budgetKey: string): Promise<BudgetUsage> {
+    const [[, result], [, reason]] = (await this.redis
+      .multi()
+      .eval(USAGE, 2, this.slotsKey(budgetKey), this.pauseKey(budgetKey), this.windowMs)
+      .get(this.pauseKey(budgetKey))
+      .exec()) as [[null, [number, number, number, number]], [null, string | null]];
+    const [inUse, inFlight, pausedMs] = result;
+    return {
+      budgetKey,
+      limit: this.limit,
+      windowMs: this.windowMs,
+      inUse,
+      inFlight,
+      pausedMs: Math.max(0, pausedMs),
+      pausedReason: pausedMs > 0 ? reason : null,
+    };
+  }
+}

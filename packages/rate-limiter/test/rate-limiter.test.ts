@@ -1,0 +1,160 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testRedisUrl, uniqueId } from '@tryon/testing';
+import { RateLimiter, budgetKeyFor, type Token } from '../src/index.js';
+
+const connections: Redis[] = [];
+function connect(): Redis {
+  const redis = new Redis(testRedisUrl());
+  connections.push(redis);
+  return redis;
+}
+
+let prefix: string;
+beforeAll(() => {
+  prefix = uniqueId('rl');
+});
+afterAll(() => {
+  for (const redis of connections) redis.disconnect();
+});
+
+function limiter(overrides: { limit?: number; windowMs?: number; requestTimeoutMs?: number } = {}) {
+  return new RateLimiter({
+    redis: connect(),
+    prefix,
+    limit: overrides.limit ?? 5,
+    windowMs: overrides.windowMs ?? 300,
+    requestTimeoutMs: overrides.requestTimeoutMs ?? 5_000,
+    maxWaitStepMs: 20,
+  });
+}
+
+/** The most events inside any half-open window [t, t + windowMs). */
+function maxInWindow(times: number[], windowMs: number): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let max = 0;
+  let start = 0;
+  for (let end = 0; end < sorted.length; end++) {
+    while (sorted[end]! - sorted[start]! >= windowMs) start++;
+    max = Math.max(max, end - start + 1);
+  }
+  return max;
+}
+
+describe('RateLimiter', () => {
+  it('grants exactly the limit, then refuses while every slot is unanswered', async () => {
+    const budget = limiter({ limit: 5 });
+    const key = uniqueId('k');
+    const grants = await Promise.all(Array.from({ length: 7 }, () => budget.tryAcquire(key)));
+    expect(grants.filter((g) => g.token).length).toBe(5);
+    const refused = await budget.tryAcquire(key);
+    expect(refused.token).toBeNull();
+    // Unanswered slots are held for window + request timeout, not just one window.
+    expect(refused.token === null && refused.waitMs).toBeGreaterThan(300);
+  });
+
+  it('frees a slot one window after the answer arrived, not after the token was taken', async () => {
+    const budget = limiter({ limit: 1, windowMs: 300 });
+    const key = uniqueId('k');
+    const first = await budget.tryAcquire(key);
+    if (!first.token) throw new Error('first token refused');
+    await sleep(150); // the request is in flight for 150 ms
+    await budget.release(first.token);
+    const refused = await budget.tryAcquire(key);
+    expect(refused.token).toBeNull();
+    if (refused.token) return;
+    // It would free ~150 ms from now if counted from the take; counted from the answer it is ~300.
+    expect(refused.waitMs).toBeGreaterThan(250);
+    expect(refused.waitMs).toBeLessThanOrEqual(300);
+    await sleep(refused.waitMs + 5);
+    expect((await budget.tryAcquire(key)).token).not.toBeNull();
+  });
+
+  it('frees a slot whose answer never came after window + request timeout', async () => {
+    const budget = limiter({ limit: 1, windowMs: 100, requestTimeoutMs: 200 });
+    const key = uniqueId('k');
+    expect((await budget.tryAcquire(key)).token).not.toBeNull();
+    const refused = await budget.tryAcquire(key);
+    expect(refused.token === null && refused.waitMs).toBeGreaterThan(200);
+    await sleep(310);
+    expect((await budget.tryAcquire(key)).token).not.toBeNull();
+  });
+
+  it('never lets more than the limit start in any rolling window across processes', async () => {
+    const windowMs = 200;
+    const limit = 6;
+    const key = uniqueId('k');
+    // Four "processes", each with its own Redis connection and eight concurrent callers.
+    const processes = Array.from({ length: 4 }, () => limiter({ limit, windowMs }));
+    const arrivals: number[] = [];
+    const deadline = Date.now() + 1_200;
+    let granted = 0;
+    await Promise.all(
+      processes.flatMap((budget) =>
+        Array.from({ length: 8 }, async () => {
+          while (Date.now() < deadline) {
+            const token: Token = await budget.acquire(key);
+            granted++;
+            // The server counts the request at some moment between our take and its answer.
+            await sleep(Math.random() * 15);
+            arrivals.push(Date.now());
+            await sleep(Math.random() * 15);
+            await budget.release(token);
+          }
+        }),
+      ),
+    );
+    expect(maxInWindow(arrivals, windowMs)).toBeLessThanOrEqual(limit);
+    // The budget is used, not starved: well over one window's worth went through.
+    expect(granted).toBeGreaterThan(limit * 2);
+  });
+
+  it('keeps budget keys independent', async () => {
+    const budget = limiter({ limit: 1 });
+    const a = uniqueId('a');
+    const b = uniqueId('b');
+    expect((await budget.tryAcquire(a)).token).not.toBeNull();
+    expect((await budget.tryAcquire(b)).token).not.toBeNull();
+    expect((await budget.tryAcquire(a)).token).toBeNull();
+  });
+
+  it('pauses a key with a reason, never shortens a pause, and resumes', async () => {
+    const budget = limiter();
+    const key = uniqueId('k');
+    await budget.pause(key, 5_000, 'insufficient_credit');
+    await budget.pause(key, 10, 'rate_limited');
+    const attempt = await budget.tryAcquire(key);
+    expect(attempt.token === null && attempt.paused).toBe(true);
+    const usage = await budget.usage(key);
+    expect(usage.pausedReason).toBe('insufficient_credit');
+    expect(usage.pausedMs).toBeGreaterThan(4_000);
+    await budget.resume(key);
+    expect((await budget.tryAcquire(key)).token).not.toBeNull();
+    expect((await budget.usage(key)).pausedReason).toBeNull();
+  });
+
+  it('reports slots in use and in flight', async () => {
+    const budget = limiter({ limit: 5 });
+    const key = uniqueId('k');
+    const t1 = await budget.acquire(key);
+    await budget.acquire(key);
+    await budget.release(t1);
+    const usage = await budget.usage(key);
+    expect([usage.inUse, usage.inFlight, usage.limit]).toEqual([2, 1, 5]);
+  });
+
+  it('stops waiting when the signal aborts', async () => {
+    const budget = limiter({ limit: 1 });
+    const key = uniqueId('k');
+    await budget.acquire(key);
+    await expect(budget.acquire(key, AbortSignal.timeout(50))).rejects.toThrow(/aborted/);
+  });
+
+  it('names keys without revealing them', () => {
+    const name = budgetKeyFor('secret-api-key-123');
+    expect(name).toMatch(/^key-[0-9a-f]{12}$/);
+    expect(name).not.toContain('secret');
+    expect(budgetKeyFor('secret-api-key-123')).toBe(name);
+  });
+});
