@@ -62,6 +62,7 @@ async function waitForRedis(url: string, timeoutMs: number): Promise<void> {
       maxRetriesPerRequest: 0,
       retryStrategy: () => null,
     });
+    client.on('error', () => {}); // refused connections while it boots are expected
     try {
       await client.connect();
       await client.ping();

@@ -1,0 +1,201 @@
+import { ConfigError, EnvReader, redactUrl, type Env } from './env.js';
+
+export type StorageConfig =
+  | { driver: 'fs'; dataDir: string }
+  | {
+      driver: 's3';
+      bucket: string;
+      endpoint: string | null;
+      region: string;
+      forcePathStyle: boolean;
+      checksum: 'when_supported' | 'when_required';
+      accessKeyId: string | null;
+      secretAccessKey: string | null;
+    };
+
+export interface Tenant {
+  id: string;
+  token: string;
+}
+
+export interface Config {
+  redisUrl: string;
+  /** Namespace of every Redis key and BullMQ queue this service owns. */
+  prefix: string;
+  host: string;
+  port: number;
+  /** How clients reach the API; used in result URLs. */
+  publicUrl: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  fitroom: {
+    baseUrl: string;
+    /** Empty: `pnpm start` runs the simulator and fills this in. */
+    apiKeys: string[];
+    rateLimit: number;
+    rateWindowMs: number;
+    timeoutMs: number;
+    downloadTimeoutMs: number;
+    /** First guesses of task durations, refined by what the workers observe. */
+    normalTaskMs: number;
+    hdTaskMs: number;
+    /** Shortest gap between two polls of one task. */
+    pollIntervalMs: number;
+    /** A task still unfinished this long after create fails with a clear reason. */
+    taskTimeoutMs: number;
+    /** How often a task that ended FAILED is created again before the item fails. */
+    failedTaskRetries: number;
+  };
+  storage: StorageConfig;
+  /** Empty: a single open dev tenant (see devTenant). */
+  tenants: Tenant[];
+  adminToken: string | null;
+  webhooks: {
+    /** Null: generated once per Redis and shared by every process (dev only). */
+    secret: string | null;
+    allowPrivateNetworks: boolean;
+    retryScheduleMs: number[];
+    timeoutMs: number;
+  };
+  worker: {
+    concurrency: number;
+    imageFetchTimeoutMs: number;
+    imageMaxBytes: number;
+  };
+  api: {
+    uploadMaxBytes: number;
+    maxBatchItems: number;
+    resultUrlTtlSeconds: number;
+  };
+}
+
+export const DEV_TENANT: Tenant = { id: 'dev', token: '' };
+
+const TENANT_ID = /^[a-z0-9][a-z0-9_-]{0,62}$/i;
+const MB = 1024 * 1024;
+
+/** Reads and validates the whole configuration at once; throws ConfigError listing every problem. */
+export function loadConfig(env: Env = process.env): Config {
+  const read = new EnvReader(env);
+  const host = read.string('HOST', '0.0.0.0');
+  const port = read.int('PORT', 3000, 0, 65_535);
+  const publicHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+
+  const driver = read.oneOf('STORAGE_DRIVER', ['fs', 's3'] as const, 'fs');
+  let storage: StorageConfig;
+  if (driver === 's3') {
+    const bucket = read.optional('S3_BUCKET');
+    if (!bucket) read.fail('S3_BUCKET is required when STORAGE_DRIVER=s3');
+    const endpoint = read.optional('S3_ENDPOINT');
+    storage = {
+      driver,
+      bucket: bucket ?? '',
+      endpoint: endpoint === null ? null : read.url('S3_ENDPOINT', '', ['http:', 'https:']),
+      region: read.string('S3_REGION', 'us-east-1'),
+      forcePathStyle: read.bool('S3_FORCE_PATH_STYLE', endpoint !== null),
+      checksum: read.oneOf(
+        'S3_CHECKSUM',
+        ['when_supported', 'when_required'] as const,
+        'when_supported',
+      ),
+      accessKeyId: read.optional('AWS_ACCESS_KEY_ID'),
+      secretAccessKey: read.optional('AWS_SECRET_ACCESS_KEY'),
+    };
+  } else {
+    storage = { driver, dataDir: read.string('DATA_DIR', './data') };
+  }
+
+  const tenants: Tenant[] = [];
+  for (const entry of read.list('API_TOKENS')) {
+    const separator = entry.indexOf(':');
+    const id = entry.slice(0, separator);
+    const token = entry.slice(separator + 1);
+    if (separator < 1 || !TENANT_ID.test(id) || token.length < 8) {
+      // Never echo the entry: it holds a token.
+      read.fail(
+        `API_TOKENS entry ${tenants.length + 1} must be "tenant:token" with a tenant id of letters, digits, _ or - and a token of at least 8 characters`,
+      );
+      continue;
+    }
+    if (tenants.some((t) => t.id === id || t.token === token)) {
+      read.fail(`API_TOKENS names tenant "${id}" or its token twice`);
+      continue;
+    }
+    tenants.push({ id, token });
+  }
+
+  const config: Config = {
+    redisUrl: read.url('REDIS_URL', 'redis://127.0.0.1:6379', ['redis:', 'rediss:']),
+    prefix: read.string('QUEUE_PREFIX', 'tryon'),
+    host,
+    port,
+    publicUrl: read.url('PUBLIC_URL', `http://${publicHost}:${port}`, ['http:', 'https:']),
+    logLevel: read.oneOf(
+      'LOG_LEVEL',
+      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const,
+      'info',
+    ),
+    fitroom: {
+      baseUrl: read.url('FITROOM_BASE_URL', 'https://platform.fitroom.app', ['http:', 'https:']),
+      apiKeys: read.list('FITROOM_API_KEYS'),
+      rateLimit: read.int('FITROOM_RATE_LIMIT', 60, 1, 100_000),
+      rateWindowMs: read.int('FITROOM_RATE_WINDOW_MS', 60_000, 10, 86_400_000),
+      timeoutMs: read.int('FITROOM_TIMEOUT_MS', 30_000, 100, 600_000),
+      downloadTimeoutMs: read.int('FITROOM_DOWNLOAD_TIMEOUT_MS', 60_000, 100, 600_000),
+      normalTaskMs: read.int('FITROOM_NORMAL_TASK_MS', 9_000, 1, 3_600_000),
+      hdTaskMs: read.int('FITROOM_HD_TASK_MS', 30_000, 1, 3_600_000),
+      pollIntervalMs: read.int('FITROOM_POLL_INTERVAL_MS', 2_000, 1, 600_000),
+      taskTimeoutMs: read.int('FITROOM_TASK_TIMEOUT_MS', 600_000, 10, 86_400_000),
+      failedTaskRetries: read.int('FITROOM_FAILED_TASK_RETRIES', 2, 0, 20),
+    },
+    storage,
+    tenants,
+    adminToken: read.optional('ADMIN_TOKEN'),
+    webhooks: {
+      secret: read.optional('WEBHOOK_SECRET'),
+      allowPrivateNetworks: read.bool('WEBHOOK_ALLOW_PRIVATE_NETWORKS', false),
+      retryScheduleMs: read.durations('WEBHOOK_RETRY_SCHEDULE', '5s,5m,30m,2h,5h,10h'),
+      timeoutMs: read.int('WEBHOOK_TIMEOUT_MS', 15_000, 10, 120_000),
+    },
+    worker: {
+      concurrency: read.int('WORKER_CONCURRENCY', 50, 1, 1_000),
+      imageFetchTimeoutMs: read.int('IMAGE_FETCH_TIMEOUT_MS', 15_000, 10, 300_000),
+      imageMaxBytes: read.int('IMAGE_MAX_BYTES', 20 * MB, 1, 200 * MB),
+    },
+    api: {
+      uploadMaxBytes: read.int('UPLOAD_MAX_BYTES', 25 * MB, 1, 200 * MB),
+      maxBatchItems: read.int('MAX_BATCH_ITEMS', 10_000, 1, 100_000),
+      resultUrlTtlSeconds: read.int('RESULT_URL_TTL_S', 3_600, 1, 7 * 86_400),
+    },
+  };
+
+  if (config.webhooks.secret !== null && config.webhooks.secret.length < 16) {
+    read.fail('WEBHOOK_SECRET must be at least 16 characters');
+  }
+  if (config.adminToken !== null && config.adminToken.length < 8) {
+    read.fail('ADMIN_TOKEN must be at least 8 characters');
+  }
+  if (read.problems.length > 0) throw new ConfigError(read.problems);
+  return config;
+}
+
+/** What is safe to print at start: no key, token or secret, and no credentials in URLs. */
+export function describeConfig(config: Config): Record<string, unknown> {
+  return {
+    redisUrl: redactUrl(config.redisUrl),
+    prefix: config.prefix,
+    listen: `${config.host}:${config.port}`,
+    publicUrl: config.publicUrl,
+    fitroom: {
+      baseUrl: config.fitroom.baseUrl,
+      keys: config.fitroom.apiKeys.length,
+      budget: `${config.fitroom.rateLimit} per ${config.fitroom.rateWindowMs} ms per key`,
+    },
+    storage:
+      config.storage.driver === 'fs'
+        ? { driver: 'fs', dataDir: config.storage.dataDir }
+        : { driver: 's3', bucket: config.storage.bucket, endpoint: config.storage.endpoint },
+    tenants: config.tenants.length === 0 ? 'open dev tenant' : config.tenants.map((t) => t.id),
+    admin: config.adminToken ? 'token set' : 'disabled',
+    webhookSecret: config.webhooks.secret ? 'set' : 'generated (dev)',
+  };
+}

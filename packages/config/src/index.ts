@@ -1,0 +1,9 @@
+export {
+  DEV_TENANT,
+  describeConfig,
+  loadConfig,
+  type Config,
+  type StorageConfig,
+  type Tenant,
+} from './config.js';
+export { ConfigError, parseDuration, redactUrl, type Env } from './env.js';

@@ -1,0 +1,135 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, describeConfig, loadConfig, parseDuration } from '../src/index.js';
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe('loadConfig', () => {
+  it('runs on embedded defaults with an empty environment', () => {
+    const config = loadConfig({});
+    expect(config.redisUrl).toBe('redis://127.0.0.1:6379');
+    expect(config.port).toBe(3000);
+    expect(config.publicUrl).toBe('http://127.0.0.1:3000');
+    expect(config.storage).toEqual({ driver: 'fs', dataDir: './data' });
+    expect(config.fitroom).toMatchObject({ apiKeys: [], rateLimit: 60, rateWindowMs: 60_000 });
+    expect(config.tenants).toEqual([]);
+    expect(config.webhooks.retryScheduleMs).toEqual([
+      5_000, 300_000, 1_800_000, 7_200_000, 18_000_000, 36_000_000,
+    ]);
+  });
+
+  it('reads every documented variable', () => {
+    const config = loadConfig({
+      REDIS_URL: 'redis://cache:6380/2',
+      HOST: '127.0.0.1',
+      PORT: '8080',
+      FITROOM_BASE_URL: 'http://127.0.0.1:3001/',
+      FITROOM_API_KEYS: 'k1, k2,,k3',
+      FITROOM_RATE_LIMIT: '30',
+      FITROOM_RATE_WINDOW_MS: '3000',
+      STORAGE_DRIVER: 's3',
+      S3_BUCKET: 'results',
+      S3_ENDPOINT: 'http://127.0.0.1:4569',
+      S3_CHECKSUM: 'when_required',
+      API_TOKENS: 'acme:acme-token-1,globex:globex-token-2',
+      ADMIN_TOKEN: 'admin-token',
+      WEBHOOK_SECRET: 'a-very-long-master-secret',
+      WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
+    });
+    expect(config.fitroom.baseUrl).toBe('http://127.0.0.1:3001');
+    expect(config.fitroom.apiKeys).toEqual(['k1', 'k2', 'k3']);
+    expect(config.storage).toMatchObject({
+      driver: 's3',
+      bucket: 'results',
+      forcePathStyle: true,
+      checksum: 'when_required',
+    });
+    expect(config.tenants.map((t) => t.id)).toEqual(['acme', 'globex']);
+    expect(config.webhooks.allowPrivateNetworks).toBe(true);
+    expect(config.publicUrl).toBe('http://127.0.0.1:8080');
+  });
+
+  it('names each wrong variable, all at once', () => {
+    const problems = problemsOf({
+      PORT: 'eighty',
+      FITROOM_RATE_LIMIT: '0',
+      STORAGE_DRIVER: 'ftp',
+      REDIS_URL: 'http://nope',
+      WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'maybe',
+      WEBHOOK_RETRY_SCHEDULE: '5s,soon',
+    });
+    expect(problems).toHaveLength(6);
+    expect(problems.join('\n')).toMatch(/PORT must be an integer.*"eighty"/);
+    expect(problems.join('\n')).toMatch(/FITROOM_RATE_LIMIT/);
+    expect(problems.join('\n')).toMatch(/STORAGE_DRIVER must be one of fs, s3/);
+    expect(problems.join('\n')).toMatch(/REDIS_URL must be a redis: or rediss: URL/);
+    expect(problems.join('\n')).toMatch(/WEBHOOK_ALLOW_PRIVATE_NETWORKS must be true or false/);
+    expect(problems.join('\n')).toMatch(/WEBHOOK_RETRY_SCHEDULE/);
+  });
+
+  it('requires a bucket for s3 storage', () => {
+    expect(problemsOf({ STORAGE_DRIVER: 's3' })).toEqual([
+      'S3_BUCKET is required when STORAGE_DRIVER=s3',
+    ]);
+  });
+
+  it('refuses malformed API_TOKENS without echoing the token', () => {
+    const problems = problemsOf({
+      API_TOKENS: 'acme:short,:no-tenant-token,bad id:long-enough-token',
+    });
+    expect(problems).toHaveLength(3);
+    expect(problems.join('\n')).not.toMatch(/short|no-tenant-token|long-enough-token/);
+  });
+
+  it('refuses short secrets and duplicate tenants', () => {
+    const problems = problemsOf({
+      WEBHOOK_SECRET: 'short',
+      ADMIN_TOKEN: 'x',
+      API_TOKENS: 'acme:token-one-1,acme:token-two-2',
+    });
+    expect(problems).toHaveLength(3);
+  });
+
+  it('describes itself without secrets or URL credentials', () => {
+    const config = loadConfig({
+      REDIS_URL: 'redis://user:redis-pass@cache:6379',
+      FITROOM_API_KEYS: 'fitroom-secret-key',
+      API_TOKENS: 'acme:acme-secret-token',
+      ADMIN_TOKEN: 'admin-secret-token',
+      WEBHOOK_SECRET: 'webhook-master-secret',
+    });
+    const text = JSON.stringify(describeConfig(config));
+    for (const secret of [
+      'redis-pass',
+      'fitroom-secret-key',
+      'acme-secret-token',
+      'admin-secret-token',
+      'webhook-master-secret',
+    ]) {
+      expect(text).not.toContain(secret);
+    }
+    expect(text).toContain('acme');
+  });
+});
+
+describe('parseDuration', () => {
+  it.each([
+    ['250ms', 250],
+    ['5s', 5_000],
+    ['1.5m', 90_000],
+    ['2h', 7_200_000],
+    ['1d', 86_400_000],
+    ['5', null],
+    ['s', null],
+    ['-1s', null],
+  ])('%s -> %s', (text, ms) => {
+    expect(parseDuration(text)).toBe(ms);
+  });
+});
