@@ -1,0 +1,3 @@
+export * from './schemas.js';
+export * from './jobs.js';
+export * from './ids.js';

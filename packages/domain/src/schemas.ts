@@ -1,0 +1,217 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+
+/**
+ * The service's data shapes, written once: Fastify validates requests and serialises responses
+ * with them, OpenAPI is generated from them, and the TypeScript types below are derived from
+ * them. Request bodies refuse unknown fields so a typo is a 400, not silently ignored.
+ */
+
+const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+
+export const ErrorResponse = Type.Object(
+  {
+    error: Type.Object({
+      code: Type.String({ description: 'Stable machine-readable code, e.g. batch_not_found' }),
+      message: Type.String({ description: 'What went wrong, for a person' }),
+    }),
+  },
+  { $id: 'ErrorResponse' },
+);
+
+export const ASSET_ID_PATTERN = '^ast_[0-9a-f]{32}$';
+
+/** An uploaded asset id or an https URL the worker fetches. */
+export const ImageRef = Type.String({
+  minLength: 1,
+  maxLength: 2048,
+  description: 'An asset id from POST /v1/assets (ast_...) or an https URL',
+});
+
+export const ClothType = Type.Union(
+  [Type.Literal('upper'), Type.Literal('lower'), Type.Literal('full_set'), Type.Literal('combo')],
+  { description: "FitRoom's cloth_type: combo needs lower_cloth" },
+);
+
+const ExternalId = Type.String({ minLength: 1, maxLength: 256 });
+const Metadata = Type.Record(Type.String({ maxLength: 128 }), Type.Unknown(), {
+  description: 'Free-form JSON object, echoed back (at most 16 KiB serialised)',
+});
+
+export const BatchItemInput = Type.Object(
+  {
+    model: ImageRef,
+    cloth: ImageRef,
+    lower_cloth: Type.Optional(ImageRef),
+    cloth_type: ClothType,
+    hd_mode: Type.Optional(Type.Boolean()),
+    external_id: Type.Optional(ExternalId),
+    metadata: Type.Optional(Metadata),
+  },
+  { additionalProperties: false },
+);
+
+export const MatrixGarment = Type.Object(
+  {
+    cloth: ImageRef,
+    lower_cloth: Type.Optional(ImageRef),
+    cloth_type: ClothType,
+    external_id: Type.Optional(ExternalId),
+  },
+  { additionalProperties: false },
+);
+
+export const BatchMatrix = Type.Object(
+  {
+    models: Type.Array(ImageRef, { minItems: 1 }),
+    garments: Type.Array(MatrixGarment, { minItems: 1 }),
+    hd_mode: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
+export const CreateBatchRequest = Type.Object(
+  {
+    items: Type.Optional(Type.Array(BatchItemInput, { minItems: 1 })),
+    matrix: Type.Optional(BatchMatrix),
+    webhook_url: Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })),
+    idempotency_key: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+    metadata: Type.Optional(Metadata),
+    priority: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 10, description: 'Higher runs earlier; default 0' }),
+    ),
+  },
+  { additionalProperties: false, description: 'Exactly one of items or matrix' },
+);
+
+export const ItemStatus = Type.Union([
+  Type.Literal('queued'),
+  Type.Literal('running'),
+  Type.Literal('completed'),
+  Type.Literal('failed'),
+  Type.Literal('cancelled'),
+]);
+
+export const BatchStatus = Type.Union([
+  Type.Literal('queued'),
+  Type.Literal('running'),
+  Type.Literal('completed'),
+  Type.Literal('cancelled'),
+]);
+
+export const BatchCounts = Type.Object({
+  total: Type.Integer(),
+  queued: Type.Integer(),
+  running: Type.Integer(),
+  completed: Type.Integer(),
+  failed: Type.Integer(),
+  cancelled: Type.Integer(),
+});
+
+const Timestamp = Type.String({ format: 'date-time' });
+
+export const Batch = Type.Object(
+  {
+    id: Type.String(),
+    status: BatchStatus,
+    counts: BatchCounts,
+    progress: Type.Number({ minimum: 0, maximum: 1, description: 'Finished items / total' }),
+    webhook_url: Nullable(Type.String()),
+    idempotency_key: Nullable(Type.String()),
+    metadata: Nullable(Metadata),
+    priority: Type.Integer(),
+    created_at: Timestamp,
+    completed_at: Nullable(Timestamp),
+  },
+  { $id: 'Batch' },
+);
+
+export const ItemError = Type.Object({ code: Type.String(), message: Type.String() });
+
+export const ItemResult = Type.Object({
+  key: Type.String({ description: 'Object key in storage: results/{batch_id}/{item_id}.{ext}' }),
+  bytes: Type.Integer(),
+  sha256: Type.String(),
+  content_type: Type.String(),
+  url: Type.String({ description: 'Where to fetch the image' }),
+});
+
+export const Item = Type.Object(
+  {
+    id: Type.String(),
+    batch_id: Type.String(),
+    status: ItemStatus,
+    model: Type.String(),
+    cloth: Type.String(),
+    lower_cloth: Nullable(Type.String()),
+    cloth_type: ClothType,
+    hd_mode: Type.Boolean(),
+    external_id: Nullable(Type.String()),
+    metadata: Nullable(Metadata),
+    fitroom_task_id: Nullable(Type.String()),
+    attempts: Type.Integer({ description: 'FitRoom tasks created for this item' }),
+    error: Nullable(ItemError),
+    result: Nullable(ItemResult),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    completed_at: Nullable(Timestamp),
+  },
+  { $id: 'Item' },
+);
+
+export const ItemsPage = Type.Object({
+  items: Type.Array(Item),
+  next_cursor: Nullable(Type.String()),
+});
+
+export const ListItemsQuery = Type.Object(
+  {
+    status: Type.Optional(ItemStatus),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })),
+    cursor: Type.Optional(Type.String({ maxLength: 64 })),
+  },
+  { additionalProperties: false },
+);
+
+export const Asset = Type.Object(
+  {
+    id: Type.String({ pattern: ASSET_ID_PATTERN }),
+    sha256: Type.String(),
+    bytes: Type.Integer(),
+    width: Type.Integer(),
+    height: Type.Integer(),
+    content_type: Type.String(),
+  },
+  { $id: 'Asset' },
+);
+
+export const AssetList = Type.Object({ assets: Type.Array(Asset) });
+
+export const WebhookEventType = Type.Union([
+  Type.Literal('item.completed'),
+  Type.Literal('item.failed'),
+  Type.Literal('batch.completed'),
+]);
+
+export const WebhookEvent = Type.Object({
+  type: WebhookEventType,
+  timestamp: Timestamp,
+  data: Type.Record(Type.String(), Type.Unknown()),
+});
+
+export type ErrorResponse = Static<typeof ErrorResponse>;
+export type ClothType = Static<typeof ClothType>;
+export type BatchItemInput = Static<typeof BatchItemInput>;
+export type BatchMatrix = Static<typeof BatchMatrix>;
+export type CreateBatchRequest = Static<typeof CreateBatchRequest>;
+export type ItemStatus = Static<typeof ItemStatus>;
+export type BatchStatus = Static<typeof BatchStatus>;
+export type BatchCounts = Static<typeof BatchCounts>;
+export type Batch = Static<typeof Batch>;
+export type Item = Static<typeof Item>;
+export type ItemError = Static<typeof ItemError>;
+export type ItemResult = Static<typeof ItemResult>;
+export type ItemsPage = Static<typeof ItemsPage>;
+export type ListItemsQuery = Static<typeof ListItemsQuery>;
+export type Asset = Static<typeof Asset>;
+export type WebhookEventType = Static<typeof WebhookEventType>;
+export type WebhookEvent = Static<typeof WebhookEvent>;

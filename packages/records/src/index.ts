@@ -1,0 +1,10 @@
+export {
+  InvalidCursorError,
+  Records,
+  type BatchRecord,
+  type ItemRecord,
+  type ItemUpdate,
+  type NewBatch,
+  type NewItem,
+  type TransitionResult,
+} from './records.js';

@@ -1,0 +1,92 @@
+/**
+ * Item state changes run as one Lua script so that batch counts (the cardinalities of one sorted
+ * set per state) stay exact under any number of concurrent workers, and so that exactly one
+ * caller learns that a batch has just finished and sends batch.completed.
+ *
+ * KEYS: item hash, batch hash, batch key prefix (for the per-state sets).
+ * ARGV: target status, now (ms), allowed current statuses (comma-separated), then field/value pairs.
+ * Returns [changed (1/0/-1 missing), batchFinished (1/0), completionSeq, previous status].
+ */
+export const TRANSITION = `
+local item, batch, batchPrefix = KEYS[1], KEYS[2], KEYS[3]
+local to, now = ARGV[1], ARGV[2]
+local current = redis.call('HGET', item, 'status')
+if not current then return {-1, 0, 0, ''} end
+local allowed = false
+for status in string.gmatch(ARGV[3], '[^,]+') do
+  if status == current then allowed = true end
+end
+if not allowed then return {0, 0, 0, current} end
+local itemId = redis.call('HGET', item, 'id')
+local idx = redis.call('HGET', item, 'idx')
+local fields = {'status', to, 'updated_at', now}
+for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', item, unpack(fields))
+if current ~= to then
+  redis.call('ZREM', batchPrefix .. ':state:' .. current, itemId)
+  redis.call('ZADD', batchPrefix .. ':state:' .. to, idx, itemId)
+end
+local batchStatus = redis.call('HGET', batch, 'status')
+if to == 'running' and batchStatus == 'queued' then
+  redis.call('HSET', batch, 'status', 'running', 'started_at', now)
+  batchStatus = 'running'
+end
+if to == 'queued' and (batchStatus == 'completed') then
+  -- A retried item reopens its batch; its next completion is a new cycle with a new event.
+  redis.call('HSET', batch, 'status', 'running', 'completed_at', '')
+  batchStatus = 'running'
+end
+local open = redis.call('ZCARD', batchPrefix .. ':state:queued') + redis.call('ZCARD', batchPrefix .. ':state:running')
+if open == 0 and redis.call('HGET', batch, 'completed_at') == '' then
+  local final = 'completed'
+  if batchStatus == 'cancelled' then final = 'cancelled' end
+  local seq = redis.call('HINCRBY', batch, 'completion_seq', 1)
+  redis.call('HSET', batch, 'status', final, 'completed_at', now)
+  return {1, 1, seq, current}
+end
+return {1, 0, 0, current}
+`;
+
+/**
+ * Moves every item of one state to another in one step (cancel: queued -> cancelled; retry:
+ * failed -> queued) and settles the batch status. Runs in Redis so no worker can start an item
+ * halfway through. KEYS: batch hash, batch key prefix, item key prefix.
+ * ARGV: from, to, now, new batch status, then fields to set on each item.
+ * Returns [moved item ids..., then finished flag and completion seq as the last two entries].
+ */
+export const MOVE_ALL = `
+local batch, batchPrefix, itemPrefix = KEYS[1], KEYS[2], KEYS[3]
+local from, to, now, batchStatus = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local fields = {'status', to, 'updated_at', now}
+for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
+local fromSet, toSet = batchPrefix .. ':state:' .. from, batchPrefix .. ':state:' .. to
+local moved = redis.call('ZRANGE', fromSet, 0, -1, 'WITHSCORES')
+local ids = {}
+for i = 1, #moved, 2 do
+  local id, idx = moved[i], moved[i + 1]
+  local itemKey = itemPrefix .. id
+  if to == 'queued' then
+    redis.call('HINCRBY', itemKey, 'run', 1)
+  end
+  redis.call('HSET', itemKey, unpack(fields))
+  redis.call('ZADD', toSet, idx, id)
+  ids[#ids + 1] = id
+end
+redis.call('DEL', fromSet)
+if #ids > 0 or batchStatus == 'cancelled' then
+  redis.call('HSET', batch, 'status', batchStatus)
+end
+if to == 'queued' and #ids > 0 then
+  redis.call('HSET', batch, 'completed_at', '')
+end
+local finished, seq = 0, 0
+local open = redis.call('ZCARD', batchPrefix .. ':state:queued') + redis.call('ZCARD', batchPrefix .. ':state:running')
+if open == 0 and redis.call('HGET', batch, 'completed_at') == '' then
+  seq = redis.call('HINCRBY', batch, 'completion_seq', 1)
+  redis.call('HSET', batch, 'completed_at', now)
+  finished = 1
+end
+ids[#ids + 1] = finished
+ids[#ids + 1] = seq
+return ids
+`;
