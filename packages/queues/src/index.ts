@@ -1,0 +1,17 @@
+export {
+  createTryonQueue,
+  createWebhookQueue,
+  redisConnection,
+  tryonJob,
+  tryonJobId,
+  TRYON_JOB_OPTIONS,
+  type TryonQueue,
+  type WebhookQueue,
+} from './queues.js';
+export {
+  batchCompletedEvent,
+  itemEvent,
+  webhookEventId,
+  webhookJob,
+  type EventTarget,
+} from './events.js';
