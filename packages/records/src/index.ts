@@ -8,3 +8,4 @@ export {
   type NewItem,
   type TransitionResult,
 } from './records.js';
+export { Operations, type FitroomErrorRecord } from './operations.js';

@@ -1,1 +1,17 @@
-export {};
+export { startSim } from './sim.js';
+export { SimConfigError } from './config.js';
+export { clothesCheckRule, modelCheckRule } from './input-checks.js';
+export { sha256hex } from './images.js';
+export type {
+  ClothesCheckResult,
+  ClothesType,
+  ModelCheckResult,
+  ModelErrorCode,
+  ModelWarningCode,
+  RunningSim,
+  SimKeyStats,
+  SimOptions,
+  SimStats,
+} from './options.js';
+export type { ErrorBody } from './errors.js';
+export type { TaskStatus, TaskView, CreateClothType } from './tasks.js';
