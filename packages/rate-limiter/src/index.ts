@@ -1,4 +1,5 @@
 export {
+  BudgetPausedError,
   RateLimiter,
   RateLimitAbortedError,
   type BudgetUsage,

@@ -43,6 +43,20 @@ export class RateLimitAbortedError extends Error {
 }
 
 /**
+ * The key is paused (FitRoom answered 429, 401 or 402): callers should put their work aside
+ * for `retryInMs` rather than hold a worker slot while they wait.
+ */
+export class BudgetPausedError extends Error {
+  override readonly name = 'BudgetPausedError';
+  constructor(
+    readonly budgetKey: string,
+    readonly retryInMs: number,
+  ) {
+    super(`FitRoom key ${budgetKey} is paused for ${retryInMs} ms`);
+  }
+}
+
+/**
  * The shared FitRoom budget: a sliding-window log per budget key in Redis, exact across any
  * number of processes. See scripts.ts for why slots are held until one window after the answer.
  */
@@ -89,13 +103,18 @@ export class RateLimiter {
     return { token: null, waitMs: Math.max(1, waitMs), paused: paused === 1 };
   }
 
-  /** Waits until a slot is free (or the signal aborts) and takes it. */
+  /**
+   * Waits until a slot is free (or the signal aborts) and takes it. Throws BudgetPausedError
+   * at once when the key is paused.
+   */
   async acquire(budgetKey: string, signal?: AbortSignal): Promise<Token> {
     for (;;) {
-      if (signal?.aborted)
+      if (signal?.aborted) {
         throw new RateLimitAbortedError('waiting for a FitRoom slot was aborted');
+      }
       const attempt = await this.tryAcquire(budgetKey);
       if (attempt.token) return attempt.token;
+      if (attempt.paused) throw new BudgetPausedError(budgetKey, attempt.waitMs);
       // A little jitter keeps processes that woke together from retrying in lockstep.
       const step = Math.min(attempt.waitMs, this.maxWaitStepMs) + Math.random() * 5;
       await sleep(step, undefined, signal ? { signal } : undefined).catch(() => undefined);

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testRedisUrl, uniqueId } from '@tryon/testing';
-import { RateLimiter, budgetKeyFor, type Token } from '../src/index.js';
+import { BudgetPausedError, RateLimiter, budgetKeyFor, type Token } from '../src/index.js';
 
 const connections: Redis[] = [];
 function connect(): Redis {
@@ -129,6 +129,7 @@ describe('RateLimiter', () => {
     const usage = await budget.usage(key);
     expect(usage.pausedReason).toBe('insufficient_credit');
     expect(usage.pausedMs).toBeGreaterThan(4_000);
+    await expect(budget.acquire(key)).rejects.toBeInstanceOf(BudgetPausedError);
     await budget.resume(key);
     expect((await budget.tryAcquire(key)).token).not.toBeNull();
     expect((await budget.usage(key)).pausedReason).toBeNull();
