@@ -9,3 +9,4 @@ export {
   type TransitionResult,
 } from './records.js';
 export { Operations, type FitroomErrorRecord } from './operations.js';
+export { itemResultUrl, publicBatch, publicItem } from './views.js';
