@@ -1,16 +1,17 @@
 import { ConfigError, EnvReader, redactUrl, type Env } from './env.js';
 
+/** The shape @tryon/storage's createStorage takes. */
 export type StorageConfig =
   | { driver: 'fs'; dataDir: string }
   | {
       driver: 's3';
       bucket: string;
-      endpoint: string | null;
+      endpoint?: string;
       region: string;
       forcePathStyle: boolean;
       checksum: 'when_supported' | 'when_required';
-      accessKeyId: string | null;
-      secretAccessKey: string | null;
+      accessKeyId?: string;
+      secretAccessKey?: string;
     };
 
 export interface Tenant {
@@ -86,10 +87,15 @@ export function loadConfig(env: Env = process.env): Config {
     const bucket = read.optional('S3_BUCKET');
     if (!bucket) read.fail('S3_BUCKET is required when STORAGE_DRIVER=s3');
     const endpoint = read.optional('S3_ENDPOINT');
+    const accessKeyId = read.optional('AWS_ACCESS_KEY_ID');
+    const secretAccessKey = read.optional('AWS_SECRET_ACCESS_KEY');
+    if ((accessKeyId === null) !== (secretAccessKey === null)) {
+      read.fail('AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY go together: set both or neither');
+    }
     storage = {
       driver,
       bucket: bucket ?? '',
-      endpoint: endpoint === null ? null : read.url('S3_ENDPOINT', '', ['http:', 'https:']),
+      ...(endpoint !== null && { endpoint: read.url('S3_ENDPOINT', '', ['http:', 'https:']) }),
       region: read.string('S3_REGION', 'us-east-1'),
       forcePathStyle: read.bool('S3_FORCE_PATH_STYLE', endpoint !== null),
       checksum: read.oneOf(
@@ -97,8 +103,7 @@ export function loadConfig(env: Env = process.env): Config {
         ['when_supported', 'when_required'] as const,
         'when_supported',
       ),
-      accessKeyId: read.optional('AWS_ACCESS_KEY_ID'),
-      secretAccessKey: read.optional('AWS_SECRET_ACCESS_KEY'),
+      ...(accessKeyId !== null && secretAccessKey !== null && { accessKeyId, secretAccessKey }),
     };
   } else {
     storage = { driver, dataDir: read.string('DATA_DIR', './data') };
@@ -193,7 +198,11 @@ export function describeConfig(config: Config): Record<string, unknown> {
     storage:
       config.storage.driver === 'fs'
         ? { driver: 'fs', dataDir: config.storage.dataDir }
-        : { driver: 's3', bucket: config.storage.bucket, endpoint: config.storage.endpoint },
+        : {
+            driver: 's3',
+            bucket: config.storage.bucket,
+            endpoint: config.storage.endpoint ?? 'AWS',
+          },
     tenants: config.tenants.length === 0 ? 'open dev tenant' : config.tenants.map((t) => t.id),
     admin: config.adminToken ? 'token set' : 'disabled',
     webhookSecret: config.webhooks.secret ? 'set' : 'generated (dev)',

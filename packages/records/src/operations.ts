@@ -11,7 +11,19 @@ export interface FitroomErrorRecord {
   itemId: string | null;
 }
 
+export interface DeliveryAttempt {
+  at: string;
+  event_id: string;
+  type: string;
+  attempt: number;
+  ok: boolean;
+  status: number | null;
+  error: string | null;
+  duration_ms: number;
+}
+
 const RECENT_ERRORS_KEPT = 100;
+const DELIVERIES_KEPT = 1_000;
 
 /** What the admin status page reads about the FitRoom side: tasks in flight, recent errors. */
 export class Operations {
@@ -48,6 +60,24 @@ export class Operations {
   async recentFitroomErrors(limit = 20): Promise<FitroomErrorRecord[]> {
     const entries = await this.redis.lrange(this.errorsKey(), 0, limit - 1);
     return entries.map((e) => JSON.parse(e) as FitroomErrorRecord);
+  }
+
+  private deliveriesKey = (batchId: string) => `${this.prefix}:batch:${batchId}:deliveries`;
+
+  /** One webhook delivery attempt for a batch's event, kept so tenants can see what happened. */
+  async recordDelivery(batchId: string, attempt: Omit<DeliveryAttempt, 'at'>): Promise<void> {
+    const entry: DeliveryAttempt = { at: new Date().toISOString(), ...attempt };
+    await this.redis
+      .multi()
+      .lpush(this.deliveriesKey(batchId), JSON.stringify(entry))
+      .ltrim(this.deliveriesKey(batchId), 0, DELIVERIES_KEPT - 1)
+      .exec();
+  }
+
+  /** A batch's delivery attempts, newest first. */
+  async deliveries(batchId: string, limit = 100): Promise<DeliveryAttempt[]> {
+    const entries = await this.redis.lrange(this.deliveriesKey(batchId), 0, limit - 1);
+    return entries.map((e) => JSON.parse(e) as DeliveryAttempt);
   }
 
   /**

@@ -1,1 +1,2 @@
-export {};
+export { startWorker, type RunningWorker, type StartWorkerOptions } from './worker.js';
+export { nextPollDelayMs, type PollTiming } from './poll-schedule.js';

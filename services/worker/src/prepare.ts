@@ -1,0 +1,131 @@
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import sharp, { type Metadata } from 'sharp';
+import { isAssetId } from '@tryon/domain';
+import type { Records } from '@tryon/records';
+import type { Storage } from '@tryon/storage';
+import { SafeFetchError, safeFetch } from '@tryon/webhooks';
+import type { Dispatcher } from 'undici';
+
+/** FitRoom's guidelines: models at most 2048 px, garments at most 1024 px on the long side. */
+export const MAX_SIDE = { model: 2048, garment: 1024 } as const;
+export type ImageRole = keyof typeof MAX_SIDE;
+
+/** An input that will never work (bad URL, not an image): the item fails, nothing is retried. */
+export class InvalidInputError extends Error {
+  override readonly name = 'InvalidInputError';
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface PrepareContext {
+  records: Records;
+  storage: Storage;
+  dispatcher: Dispatcher;
+  fetchTimeoutMs: number;
+  maxBytes: number;
+}
+
+const FORMATS: Record<string, { contentType: string; ext: string }> = {
+  jpeg: { contentType: 'image/jpeg', ext: 'jpg' },
+  png: { contentType: 'image/png', ext: 'png' },
+  webp: { contentType: 'image/webp', ext: 'webp' },
+};
+
+async function readAll(body: Readable, maxBytes: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    const buffer = chunk as Buffer;
+    size += buffer.length;
+    if (size > maxBytes) {
+      body.destroy();
+      throw new InvalidInputError('image_too_large', `image is larger than ${maxBytes} bytes`);
+    }
+    chunks.push(buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+async function loadSource(ref: string, tenantId: string, ctx: PrepareContext): Promise<Buffer> {
+  if (isAssetId(ref)) {
+    const asset = await ctx.records.getAsset(tenantId, ref);
+    if (!asset) throw new InvalidInputError('asset_not_found', `asset ${ref} does not exist`);
+    const object = await ctx.storage.get(asset.storage_key);
+    if (!object) throw new InvalidInputError('asset_not_found', `asset ${ref} has no stored bytes`);
+    return readAll(object.body, ctx.maxBytes);
+  }
+  try {
+    const response = await safeFetch(ref, {
+      dispatcher: ctx.dispatcher,
+      timeoutMs: ctx.fetchTimeoutMs,
+      maxBytes: ctx.maxBytes,
+      allowedProtocols: ['https:', 'http:'],
+    });
+    return response.body;
+  } catch (error) {
+    if (error instanceof SafeFetchError) {
+      // Timeouts and network errors may pass; anything else about this URL will not.
+      if (error.code === 'timeout' || error.code === 'network_error') throw error;
+      if (error.code === 'http_error' && (error.status ?? 0) >= 500) throw error;
+      throw new InvalidInputError(
+        `image_url_${error.code}`,
+        `could not fetch ${ref}: ${error.message}`,
+      );
+    }
+    throw error;
+  }
+}
+
+/**
+ * Makes an input ready for FitRoom: EXIF orientation applied, long side within the guideline,
+ * stored once per source image and size (cached by content hash across batches).
+ * Returns the storage key of the prepared image.
+ */
+export async function prepareImage(
+  ref: string,
+  role: ImageRole,
+  tenantId: string,
+  ctx: PrepareContext,
+): Promise<string> {
+  const source = await loadSource(ref, tenantId, ctx);
+  const sha256 = createHash('sha256').update(source).digest('hex');
+  const maxSide = MAX_SIDE[role];
+  let meta: Metadata;
+  try {
+    meta = await sharp(source, { limitInputPixels: 100_000_000 }).metadata();
+  } catch {
+    throw new InvalidInputError('invalid_image', `${ref} is not a readable image`);
+  }
+  const format = FORMATS[meta.format ?? ''];
+  const oriented = !meta.orientation || meta.orientation === 1;
+  const fits = Math.max(meta.width ?? 0, meta.height ?? 0) <= maxSide;
+  const keep = format !== undefined && oriented && fits;
+  const out = keep ? format : FORMATS.jpeg!;
+  const key = `prepared/${sha256}-${maxSide}.${out.ext}`;
+  if (await ctx.storage.exists(key)) return key;
+  const bytes = keep
+    ? source
+    : await sharp(source, { limitInputPixels: 100_000_000 })
+        .rotate()
+        .resize({ width: maxSide, height: maxSide, fit: 'inside', withoutEnlargement: true })
+        .jpeg({ quality: 92 })
+        .toBuffer();
+  await ctx.storage.put(key, bytes, { contentType: out.contentType });
+  return key;
+}
+
+/** Reads a prepared image back for upload to FitRoom (a few MB at most by construction). */
+export async function loadPrepared(
+  key: string,
+  storage: Storage,
+): Promise<{ data: Buffer; contentType: string; filename: string }> {
+  const object = await storage.get(key);
+  if (!object) throw new Error(`prepared image ${key} is missing from storage`);
+  const data = await readAll(object.body, 64 * 1024 * 1024);
+  return { data, contentType: object.contentType, filename: key.split('/').pop() ?? 'image' };
+}

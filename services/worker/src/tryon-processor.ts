@@ -1,0 +1,445 @@
+import { DelayedError, type Job } from 'bullmq';
+import type { Logger } from 'pino';
+import {
+  FitRoomDownloadExpiredError,
+  FitRoomRateLimitedError,
+  isFitRoomError,
+  type CreateTaskInput,
+  type FitRoomError,
+  type Task,
+} from '@tryon/fitroom-client';
+import type { ItemError, TryonJobData } from '@tryon/domain';
+import { BudgetPausedError } from '@tryon/rate-limiter';
+import {
+  publicBatch,
+  publicItem,
+  type ItemRecord,
+  type Operations,
+  type Records,
+  type TransitionResult,
+} from '@tryon/records';
+import {
+  batchCompletedEvent,
+  itemEvent,
+  tryonJobId,
+  webhookJob,
+  type WebhookQueue,
+} from '@tryon/queues';
+import { isRetryableStorageError, resultKey, type Storage } from '@tryon/storage';
+import type { FitRoomPool } from './fitroom-pool.js';
+import { nextPollDelayMs, type PollTiming } from './poll-schedule.js';
+import { InvalidInputError, loadPrepared, prepareImage, type PrepareContext } from './prepare.js';
+
+export interface TryonDeps {
+  records: Records;
+  operations: Operations;
+  storage: Storage;
+  pool: FitRoomPool;
+  webhookQueue: WebhookQueue;
+  prepare: PrepareContext;
+  timing: PollTiming;
+  /** A task unfinished this long after create fails the item. */
+  taskTimeoutMs: number;
+  /** FAILED tasks re-created before the item fails. */
+  failedTaskRetries: number;
+  /** When every key is paused, look again after at most this long. */
+  pausedRecheckMs: number;
+  webhookRetryScheduleMs: number[];
+  publicUrl: string;
+  logger: Logger;
+}
+
+export type TryonOutcome =
+  'completed' | 'failed' | 'cancelled' | 'item_gone' | 'stale_run' | 'already_finished';
+
+const EXTENSIONS: Record<string, string> = {
+  'image/jpeg': 'jpg',
+  'image/png': 'png',
+  'image/webp': 'webp',
+};
+
+/** Which key the current step talks to, for blaming the right key when FitRoom refuses. */
+interface StepContext {
+  budgetKey: string | undefined;
+}
+
+/** Thrown inside a step to fail the item with a reason the tenant will read. */
+class ItemFailure extends Error {
+  constructor(readonly reason: ItemError) {
+    super(reason.message);
+  }
+}
+
+/**
+ * One BullMQ step job per item: prepare -> create -> poll -> store -> notify. The step and the
+ * FitRoom task id live in the job's data, written before anything else happens, so a worker that
+ * dies mid-way leaves a job that resumes where it stopped (polling the same task, never paying
+ * for a second one). Waiting for FitRoom is a delayed job, never a sleep holding a slot.
+ */
+export function createTryonProcessor(deps: TryonDeps) {
+  const { records, operations, storage, pool, logger } = deps;
+
+  async function emitEvents(
+    item: ItemRecord,
+    type: 'item.completed' | 'item.failed',
+    transition: Pick<TransitionResult, 'batchFinished' | 'completionSeq'>,
+  ): Promise<void> {
+    const batch = await records.getBatch(item.batch_id);
+    if (!batch?.webhook_url) return;
+    const target = { tenantId: batch.tenant_id, batchId: batch.id, url: batch.webhook_url };
+    const fresh = (await records.getItem(item.id)) ?? item;
+    const jobs = [
+      webhookJob(
+        itemEvent(target, item, type, {
+          batch_id: batch.id,
+          item: publicItem(fresh, deps.publicUrl),
+        }),
+        deps.webhookRetryScheduleMs,
+      ),
+    ];
+    if (transition.batchFinished) {
+      jobs.push(
+        webhookJob(
+          batchCompletedEvent(target, transition.completionSeq, { batch: publicBatch(batch) }),
+          deps.webhookRetryScheduleMs,
+        ),
+      );
+    }
+    // Job ids are the event ids: emitting again after a crash adds nothing twice.
+    await deps.webhookQueue.addBulk(jobs);
+  }
+
+  async function finishItem(
+    item: ItemRecord,
+    outcome: 'completed' | 'failed',
+    error: ItemError | null,
+  ): Promise<void> {
+    const transition = await records.transition(item, ['queued', 'running'], outcome, {
+      error,
+      completed_at: Date.now(),
+    });
+    await operations.taskEnded(item.id);
+    if (!transition.changed) return;
+    await emitEvents(item, outcome === 'completed' ? 'item.completed' : 'item.failed', transition);
+  }
+
+  /** After a crash between the final transition and the events, send them again (deduplicated). */
+  async function reemitAfterCrash(item: ItemRecord): Promise<void> {
+    const batch = await records.getBatch(item.batch_id);
+    const finished = batch?.completed_at !== null && batch !== null;
+    await emitEvents(item, item.status === 'completed' ? 'item.completed' : 'item.failed', {
+      batchFinished: finished,
+      completionSeq: batch?.completion_seq ?? 0,
+    });
+  }
+
+  async function delay(
+    job: Job<TryonJobData>,
+    token: string | undefined,
+    ms: number,
+  ): Promise<never> {
+    await job.moveToDelayed(Date.now() + Math.max(0, Math.round(ms)), token);
+    throw new DelayedError();
+  }
+
+  async function save(job: Job<TryonJobData>, data: TryonJobData): Promise<TryonJobData> {
+    await job.updateData(data);
+    return data;
+  }
+
+  function createInput(
+    item: ItemRecord,
+    images: Awaited<ReturnType<typeof loadPrepared>>[],
+  ): CreateTaskInput {
+    const [model, cloth, lowerCloth] = images;
+    if (item.cloth_type === 'combo') {
+      return {
+        clothType: 'combo',
+        model: model!,
+        cloth: cloth!,
+        lowerCloth: lowerCloth!,
+        hdMode: item.hd_mode,
+      };
+    }
+    return { clothType: item.cloth_type, model: model!, cloth: cloth!, hdMode: item.hd_mode };
+  }
+
+  async function runSteps(
+    job: Job<TryonJobData>,
+    token: string | undefined,
+    item: ItemRecord,
+    context: StepContext,
+  ) {
+    let data = job.data;
+    context.budgetKey = data.budgetKey;
+    for (;;) {
+      switch (data.step) {
+        case 'prepare': {
+          const started = await records.transition(item, ['queued', 'running'], 'running');
+          if (!started.changed) return 'cancelled' as const;
+          const [model, cloth, lowerCloth] = await Promise.all([
+            prepareImage(item.model, 'model', item.tenant_id, deps.prepare),
+            prepareImage(item.cloth, 'garment', item.tenant_id, deps.prepare),
+            item.lower_cloth
+              ? prepareImage(item.lower_cloth, 'garment', item.tenant_id, deps.prepare)
+              : Promise.resolve(undefined),
+          ]);
+          const inputs = lowerCloth ? { model, cloth, lowerCloth } : { model, cloth };
+          data = await save(job, { ...data, step: 'create', inputs });
+          break;
+        }
+        case 'create': {
+          if (!data.inputs) {
+            data = await save(job, { ...data, step: 'prepare' });
+            break;
+          }
+          const key = await pool.pickForCreate();
+          if (!key) return delay(job, token, deps.pausedRecheckMs);
+          context.budgetKey = key.budgetKey;
+          const keys = [data.inputs.model, data.inputs.cloth, data.inputs.lowerCloth].filter(
+            (k): k is string => k !== undefined,
+          );
+          const images = await Promise.all(keys.map((k) => loadPrepared(k, storage)));
+          const created = await key.client.createTask(createInput(item, images));
+          // The task id goes into the job before anything else: a crash from here on resumes
+          // polling this task instead of paying for another.
+          data = await save(job, {
+            ...data,
+            step: 'poll',
+            taskId: created.task_id,
+            budgetKey: key.budgetKey,
+            taskCreatedAt: Date.now(),
+            polls: 0,
+          });
+          await records.updateItem(item.id, {
+            fitroom_task_id: created.task_id,
+            attempts: item.attempts + 1,
+          });
+          item = { ...item, attempts: item.attempts + 1 };
+          await operations.taskStarted(item.id, created.task_id);
+          return delay(
+            job,
+            token,
+            nextPollDelayMs(deps.timing, {
+              hdMode: item.hd_mode,
+              createdAt: data.taskCreatedAt!,
+              now: Date.now(),
+            }),
+          );
+        }
+        case 'poll': {
+          const key = data.budgetKey ? pool.byBudgetKey(data.budgetKey) : undefined;
+          if (!key || !data.taskId) {
+            // The key that made the task is gone from the config: the task cannot be read.
+            data = await save(job, {
+              ...data,
+              step: 'create',
+              taskId: undefined,
+              budgetKey: undefined,
+            });
+            break;
+          }
+          let task: Task;
+          try {
+            task = await key.client.getTask(data.taskId);
+          } catch (error) {
+            if (isFitRoomError(error) && error.code === 'not_found') {
+              task = {
+                task_id: data.taskId,
+                status: 'FAILED',
+                error: 'FitRoom no longer knows this task',
+              };
+            } else {
+              throw error;
+            }
+          }
+          const polls = (data.polls ?? 0) + 1;
+          if (task.status === 'COMPLETED') {
+            data = await save(job, {
+              ...data,
+              step: 'store',
+              polls,
+              downloadUrl: task.download_signed_url,
+            });
+            break;
+          }
+          if (task.status === 'FAILED') {
+            const failedTasks = (data.failedTasks ?? 0) + 1;
+            await operations.taskEnded(item.id);
+            if (failedTasks > deps.failedTaskRetries) {
+              throw new ItemFailure({
+                code: 'fitroom_task_failed',
+                message: `FitRoom task ${data.taskId} failed: ${task.error || 'no reason given'} (after ${failedTasks} tasks)`,
+              });
+            }
+            data = await save(job, {
+              ...data,
+              step: 'create',
+              taskId: undefined,
+              budgetKey: undefined,
+              failedTasks,
+              polls,
+            });
+            break;
+          }
+          const createdAt = data.taskCreatedAt ?? Date.now();
+          if (Date.now() - createdAt > deps.taskTimeoutMs) {
+            throw new ItemFailure({
+              code: 'fitroom_task_timeout',
+              message: `FitRoom task ${data.taskId} was still ${task.status} ${Math.round((Date.now() - createdAt) / 1000)} s after it was created`,
+            });
+          }
+          await save(job, { ...data, polls });
+          return delay(
+            job,
+            token,
+            nextPollDelayMs(deps.timing, {
+              hdMode: item.hd_mode,
+              createdAt,
+              now: Date.now(),
+              last: task,
+            }),
+          );
+        }
+        case 'store': {
+          const key = data.budgetKey ? pool.byBudgetKey(data.budgetKey) : undefined;
+          if (!key || !data.downloadUrl) {
+            data = await save(job, { ...data, step: 'poll' });
+            break;
+          }
+          let download;
+          try {
+            download = await key.client.downloadResult(data.downloadUrl);
+          } catch (error) {
+            if (error instanceof FitRoomDownloadExpiredError) {
+              // A poll answers a fresh signed URL.
+              data = await save(job, { ...data, step: 'poll', downloadUrl: undefined });
+              break;
+            }
+            throw error;
+          }
+          const contentType = download.contentType.split(';')[0]!.trim();
+          const ext = EXTENSIONS[contentType] ?? 'jpg';
+          const stored = await storage.put(resultKey(item.batch_id, item.id, ext), download.body, {
+            contentType: EXTENSIONS[contentType] ? contentType : 'image/jpeg',
+          });
+          await records.updateItem(item.id, {
+            result: {
+              key: stored.key,
+              bytes: stored.bytes,
+              sha256: stored.sha256,
+              content_type: stored.contentType,
+            },
+          });
+          data = await save(job, { ...data, step: 'notify' });
+          break;
+        }
+        case 'notify': {
+          await finishItem(item, 'completed', null);
+          return 'completed' as const;
+        }
+      }
+    }
+  }
+
+  function isLastAttempt(job: Job<TryonJobData>): boolean {
+    return job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+  }
+
+  async function handleFitRoomError(
+    job: Job<TryonJobData>,
+    token: string | undefined,
+    item: ItemRecord,
+    error: FitRoomError,
+    budgetKey: string | undefined,
+  ): Promise<TryonOutcome> {
+    if (error.code === 'bad_request') {
+      await finishItem(item, 'failed', {
+        code: 'fitroom_bad_request',
+        message: `FitRoom refused the request: ${error.fitroomMessage ?? error.message}`,
+      });
+      return 'failed';
+    }
+    if (
+      error.code === 'rate_limited' ||
+      error.code === 'unauthorized' ||
+      error.code === 'insufficient_credit'
+    ) {
+      if (budgetKey) await pool.keyProblem(budgetKey, error, item.id);
+      return delay(
+        job,
+        token,
+        Math.min(
+          (error instanceof FitRoomRateLimitedError ? error.retryAfterMs : undefined) ??
+            deps.pausedRecheckMs,
+          deps.pausedRecheckMs,
+        ),
+      );
+    }
+    await operations.recordFitroomError({
+      budgetKey: budgetKey ?? 'unknown',
+      operation: error.operation ?? 'unknown',
+      code: error.code,
+      status: error.status ?? null,
+      message: error.fitroomMessage ?? error.message,
+      itemId: item.id,
+    });
+    if (isLastAttempt(job)) {
+      await finishItem(item, 'failed', {
+        code: 'fitroom_unavailable',
+        message: `FitRoom kept failing (${error.code}${error.status ? ` ${error.status}` : ''}): ${error.fitroomMessage ?? error.message}`,
+      });
+      return 'failed';
+    }
+    throw error;
+  }
+
+  return async function processTryon(
+    job: Job<TryonJobData>,
+    token?: string,
+  ): Promise<TryonOutcome> {
+    const item = await records.getItem(job.data.itemId);
+    if (!item) return 'item_gone';
+    if (tryonJobId(item.id, item.run) !== job.id) return 'stale_run';
+    if (item.status === 'cancelled') return 'cancelled';
+    if (item.status === 'completed' || item.status === 'failed') {
+      await reemitAfterCrash(item);
+      return 'already_finished';
+    }
+    const log = logger.child({ jobId: job.id, itemId: item.id, batchId: item.batch_id });
+    const context: StepContext = { budgetKey: undefined };
+    try {
+      return await runSteps(job, token, item, context);
+    } catch (error) {
+      if (error instanceof DelayedError) throw error;
+      if (error instanceof ItemFailure) {
+        await finishItem(item, 'failed', error.reason);
+        return 'failed';
+      }
+      if (error instanceof InvalidInputError) {
+        await finishItem(item, 'failed', { code: error.code, message: error.message });
+        return 'failed';
+      }
+      if (error instanceof BudgetPausedError) {
+        return delay(job, token, Math.min(error.retryInMs, deps.pausedRecheckMs));
+      }
+      if (isFitRoomError(error)) {
+        return handleFitRoomError(job, token, item, error, context.budgetKey);
+      }
+      // Storage outages, Redis hiccups, network trouble fetching inputs: retried with backoff.
+      if (!isLastAttempt(job)) {
+        log.warn(
+          { err: error, step: job.data.step, retryable: isRetryableStorageError(error) },
+          'step failed; retrying with backoff',
+        );
+        throw error;
+      }
+      log.error({ err: error, step: job.data.step }, 'step failed on its last attempt');
+      await finishItem(item, 'failed', {
+        code: 'internal_error',
+        message: `could not ${job.data.step} the item after ${job.attemptsMade + 1} attempts`,
+      });
+      return 'failed';
+    }
+  };
+}

@@ -1,0 +1,153 @@
+import { Worker } from 'bullmq';
+import type { Config } from '@tryon/config';
+import { QUEUES, type TryonJobData, type WebhookJobData } from '@tryon/domain';
+import { createLogger, type Logger } from '@tryon/logger';
+import { createWebhookQueue, redisConnection } from '@tryon/queues';
+import { RateLimiter } from '@tryon/rate-limiter';
+import { Operations, Records } from '@tryon/records';
+import { createStorage } from '@tryon/storage';
+import { createSafeDispatcher, webhookRetryDelay } from '@tryon/webhooks';
+import { FitRoomPool } from './fitroom-pool.js';
+import { createTryonProcessor } from './tryon-processor.js';
+import { createWebhookProcessor } from './webhook-processor.js';
+
+export interface StartWorkerOptions {
+  logger?: Logger;
+  /** Webhook deliveries at once, per process. */
+  webhookConcurrency?: number;
+}
+
+export interface RunningWorker {
+  logger: Logger;
+  /** Stops taking jobs, lets running steps finish, then closes connections. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Starts the try-on and webhook workers of one process. */
+export async function startWorker(
+  config: Config,
+  options: StartWorkerOptions = {},
+): Promise<RunningWorker> {
+  if (config.fitroom.apiKeys.length === 0) {
+    throw new Error('FITROOM_API_KEYS is empty: the worker needs at least one FitRoom API key');
+  }
+  const logger = options.logger ?? createLogger({ service: 'worker', level: config.logLevel });
+  const redis = redisConnection(config.redisUrl);
+  const bullConnection = redisConnection(config.redisUrl);
+  const records = new Records(redis, config.prefix);
+  const operations = new Operations(redis, config.prefix);
+  const storage = createStorage(config.storage);
+  const limiter = new RateLimiter({
+    redis,
+    prefix: config.prefix,
+    limit: config.fitroom.rateLimit,
+    windowMs: config.fitroom.rateWindowMs,
+    requestTimeoutMs: config.fitroom.timeoutMs,
+    maxWaitStepMs: Math.max(5, Math.min(250, config.fitroom.rateWindowMs / 100)),
+  });
+  const pool = new FitRoomPool({
+    baseUrl: config.fitroom.baseUrl,
+    apiKeys: config.fitroom.apiKeys,
+    limiter,
+    operations,
+    timeoutMs: config.fitroom.timeoutMs,
+    downloadTimeoutMs: config.fitroom.downloadTimeoutMs,
+    logger,
+  });
+  const webhookQueue = createWebhookQueue(bullConnection, config.prefix);
+  const dispatcher = createSafeDispatcher({
+    allowPrivateNetworks: config.webhooks.allowPrivateNetworks,
+    connectTimeoutMs: 10_000,
+  });
+  const masterSecret = config.webhooks.secret ?? (await operations.devWebhookSecret());
+
+  const tryonWorker = new Worker<TryonJobData>(
+    QUEUES.tryon,
+    createTryonProcessor({
+      records,
+      operations,
+      storage,
+      pool,
+      webhookQueue,
+      prepare: {
+        records,
+        storage,
+        dispatcher,
+        fetchTimeoutMs: config.worker.imageFetchTimeoutMs,
+        maxBytes: config.worker.imageMaxBytes,
+      },
+      timing: {
+        normalTaskMs: config.fitroom.normalTaskMs,
+        hdTaskMs: config.fitroom.hdTaskMs,
+        minIntervalMs: config.fitroom.pollIntervalMs,
+      },
+      taskTimeoutMs: config.fitroom.taskTimeoutMs,
+      failedTaskRetries: config.fitroom.failedTaskRetries,
+      pausedRecheckMs: Math.max(50, Math.round(config.fitroom.rateWindowMs / 12)),
+      webhookRetryScheduleMs: config.webhooks.retryScheduleMs,
+      publicUrl: config.publicUrl,
+      logger,
+    }),
+    {
+      connection: bullConnection,
+      prefix: config.prefix,
+      concurrency: config.worker.concurrency,
+      autorun: false,
+    },
+  );
+  const webhookWorker = new Worker<WebhookJobData>(
+    QUEUES.webhooks,
+    createWebhookProcessor({
+      operations,
+      masterSecret,
+      dispatcher,
+      timeoutMs: config.webhooks.timeoutMs,
+      logger,
+    }),
+    {
+      connection: bullConnection,
+      prefix: config.prefix,
+      concurrency: options.webhookConcurrency ?? 20,
+      autorun: false,
+      settings: {
+        backoffStrategy: (attemptsMade: number) =>
+          webhookRetryDelay(config.webhooks.retryScheduleMs, attemptsMade),
+      },
+    },
+  );
+  for (const worker of [tryonWorker, webhookWorker]) {
+    worker.on('error', (error) => logger.error({ err: error, queue: worker.name }, 'worker error'));
+    worker.on('failed', (job, error) => {
+      if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
+        logger.warn({ err: error, jobId: job.id, queue: worker.name }, 'job failed for good');
+      }
+    });
+  }
+  void tryonWorker.run();
+  void webhookWorker.run();
+  logger.info(
+    {
+      keys: pool.keys.map((k) => k.budgetKey),
+      concurrency: config.worker.concurrency,
+      fitroom: config.fitroom.baseUrl,
+    },
+    'worker started',
+  );
+
+  let closing: Promise<void> | null = null;
+  return {
+    logger,
+    close() {
+      closing ??= (async () => {
+        // Each step on its own, so one failure does not skip the rest.
+        await Promise.allSettled([tryonWorker.close(), webhookWorker.close()]);
+        await Promise.allSettled([webhookQueue.close()]);
+        storage.close();
+        await dispatcher.close().catch(() => undefined);
+        await Promise.allSettled([redis.quit(), bullConnection.quit()]);
+        logger.info('worker stopped');
+      })();
+      return closing;
+    },
+  };
+}
