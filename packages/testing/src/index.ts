@@ -8,3 +8,4 @@ export {
 } from './webhook-receiver.js';
 export { eventually } from './eventually.js';
 export { serviceEnv, type ServiceEnvOptions } from './service-env.js';
+export { spawnService, type ServiceProcess } from './processes.js';

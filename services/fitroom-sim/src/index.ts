@@ -1,5 +1,6 @@
 export { startSim } from './sim.js';
 export { SimConfigError } from './config.js';
+export { EnvError, optionsFromEnv } from './env.js';
 export { clothesCheckRule, modelCheckRule } from './input-checks.js';
 export { sha256hex } from './images.js';
 export type {

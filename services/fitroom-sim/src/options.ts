@@ -39,17 +39,65 @@ export interface SimOptions {
   downloadUrlTtlMs?: number;
   /** Seed for the simulator's random draws, for reproducible runs. Default: random. */
   seed?: number;
-  /** Log requests (pino). Default false. */
+  /** Log requests (pino). Default false. API keys are never logged. */
   logger?: boolean;
+  /**
+   * Id of the first created task; later ones count up by one (ids are numeric strings, shared
+   * by all keys). Set 123456 to make the first task match the document's examples.
+   * Default: a random 6-digit number drawn from the seeded PRNG.
+   */
+  firstTaskId?: number;
+  /**
+   * Force the answer of an input check for an image, keyed by the lowercase sha256 (hex) of
+   * the uploaded bytes. A ModelCheckResult applies to /input_check/v1/model, a
+   * ClothesCheckResult to /input_check/v1/clothes; other images follow the default rule
+   * (see input-checks.ts: `modelCheckRule`, `clothesCheckRule`). Default {}.
+   */
+  inputCheckOverrides?: Record<string, ModelCheckResult | ClothesCheckResult>;
+  /**
+   * Base URL put into download_signed_url. Default: `http://<Host header of the poll>`, so the
+   * link works for whoever polled (e.g. through a container network); falls back to `url`.
+   */
+  publicUrl?: string;
+  /** Largest accepted upload per file, bytes. Default 25 MiB; larger answers 413. */
+  maxUploadBytes?: number;
+  /**
+   * The wall clock (epoch ms) that drives statuses, the rate window and link expiry. Default:
+   * the real monotonic clock. Tests may pass a manual clock to step time exactly; added
+   * latency still waits in real time.
+   */
+  now?: () => number;
 }
+
+/** Answer of POST /api/tryon/input_check/v1/model, exactly the document's shapes. */
+export type ModelCheckResult =
+  | { is_good: true; good_clothes_types: ClothesType[] }
+  | { is_good: true; error_code: ModelWarningCode; good_clothes_types: ClothesType[] }
+  | { is_good: false; error_code: ModelErrorCode; good_clothes_types: [] };
+
+/** Answer of POST /api/tryon/input_check/v1/clothes. */
+export interface ClothesCheckResult {
+  clothes_type: ClothesType;
+  is_clothes: boolean;
+}
+
+/** Clothing categories of the input checks (create uses upper, lower, full_set, combo). */
+export type ClothesType = 'upper' | 'lower' | 'full';
+/** 410xxx: the image can be processed but results may not be optimal. */
+export type ModelWarningCode = '410001' | '410002' | '410003';
+/** 400xxx: the image cannot be processed. */
+export type ModelErrorCode = '400001' | '400002' | '400003' | '400004';
 
 /** Counters per API key, as served by GET /_sim/stats. */
 export interface SimKeyStats {
   /** "POST /api/tryon/v2/tasks" | "GET /api/tryon/v2/tasks/:id" | "POST /api/tryon/input_check/v1/model" | ... -> status -> count */
   requests: Record<string, Record<string, number>>;
+  /** Every answered request with this key, whatever its status. */
   total: number;
   http_429: number;
+  /** Creates answered 200 (each spent one credit). */
   creates: number;
+  /** GET /api/tryon/v2/tasks/:id answered 200. */
   polls: number;
   credits_left: number;
   /** The most requests (accepted or not) that arrived within any rolling window. */

@@ -1,0 +1,166 @@
+import type { Random } from './random.js';
+
+/** cloth_type of a create request. */
+export type CreateClothType = 'upper' | 'lower' | 'full_set' | 'combo';
+export const CREATE_CLOTH_TYPES: readonly CreateClothType[] = [
+  'upper',
+  'lower',
+  'full_set',
+  'combo',
+];
+
+export type TaskStatus = 'CREATED' | 'PROCESSING' | 'COMPLETED' | 'FAILED';
+
+/**
+ * A try-on task. All times are FitRoom (virtual) epoch ms, drawn at create: the status is
+ * computed from the clock when asked, so there is no timer per task.
+ */
+export interface Task {
+  id: string;
+  /** The API key that created it; other keys get 404. */
+  key: string;
+  clothType: CreateClothType;
+  hd: boolean;
+  createdAt: number;
+  startedAt: number;
+  completedAt: number;
+  outcome: 'COMPLETED' | 'FAILED';
+  /** Key of the rendered result (see ResultStore); only for tasks that complete. */
+  resultKey: string | undefined;
+}
+
+/** The Get Task Status answer, fields exactly as (and in the order of) the document's examples. */
+export type TaskView =
+  | { task_id: string; status: 'CREATED'; progress: 0; created_at: number }
+  | {
+      task_id: string;
+      status: 'PROCESSING';
+      progress: number;
+      created_at: number;
+      started_at: number;
+    }
+  | {
+      task_id: string;
+      status: 'COMPLETED';
+      download_signed_url: string;
+      progress: 100;
+      created_at: number;
+      started_at: number;
+      completed_at: number;
+    }
+  | {
+      task_id: string;
+      status: 'FAILED';
+      error: string;
+      created_at: number;
+      started_at: number;
+      completed_at: number;
+    };
+
+export const FAILED_MESSAGE = 'Failed to process try-on task';
+
+export interface TaskTiming {
+  /** Mean created -> completed duration for this task's mode, FitRoom ms. */
+  meanMs: number;
+  jitter: number;
+  queuedMs: number;
+  failureRate: number;
+}
+
+const unixSeconds = (ms: number): number => Math.floor(ms / 1000);
+
+export class TaskStore {
+  private readonly tasks = new Map<string, Task>();
+  private nextId: number;
+
+  constructor(
+    firstId: number,
+    private readonly random: Random,
+  ) {
+    this.nextId = firstId;
+  }
+
+  get size(): number {
+    return this.tasks.size;
+  }
+
+  get(id: string): Task | undefined {
+    return this.tasks.get(id);
+  }
+
+  /** Draws duration and outcome, and records the task. */
+  create(
+    fields: Pick<Task, 'key' | 'clothType' | 'hd'>,
+    now: number,
+    timing: TaskTiming,
+    resultKey: (willComplete: boolean) => string | undefined,
+  ): Task {
+    const id = String(this.nextId++);
+    const duration = Math.max(1, timing.meanMs * (1 + timing.jitter * (2 * this.random() - 1)));
+    const queued = Math.min(timing.queuedMs, duration * 0.5);
+    const fails = this.random() < timing.failureRate;
+    const task: Task = {
+      id,
+      ...fields,
+      createdAt: now,
+      startedAt: now + queued,
+      completedAt: now + duration,
+      outcome: fails ? 'FAILED' : 'COMPLETED',
+      resultKey: resultKey(!fails),
+    };
+    this.tasks.set(id, task);
+    return task;
+  }
+
+  statusAt(task: Task, now: number): TaskStatus {
+    if (now < task.startedAt) return 'CREATED';
+    if (now < task.completedAt) return 'PROCESSING';
+    return task.outcome;
+  }
+
+  /** The answer of GET /api/tryon/v2/tasks/:id at FitRoom time `now`. */
+  view(task: Task, now: number, downloadUrl: (task: Task) => string): TaskView {
+    const created_at = unixSeconds(task.createdAt);
+    const started_at = unixSeconds(task.startedAt);
+    const completed_at = unixSeconds(task.completedAt);
+    switch (this.statusAt(task, now)) {
+      case 'CREATED':
+        return { task_id: task.id, status: 'CREATED', progress: 0, created_at };
+      case 'PROCESSING': {
+        const share = (now - task.startedAt) / (task.completedAt - task.startedAt);
+        const progress = Math.min(99, Math.max(1, Math.floor(share * 100)));
+        return { task_id: task.id, status: 'PROCESSING', progress, created_at, started_at };
+      }
+      case 'COMPLETED':
+        return {
+          task_id: task.id,
+          status: 'COMPLETED',
+          download_signed_url: downloadUrl(task),
+          progress: 100,
+          created_at,
+          started_at,
+          completed_at,
+        };
+      case 'FAILED':
+        return {
+          task_id: task.id,
+          status: 'FAILED',
+          error: FAILED_MESSAGE,
+          created_at,
+          started_at,
+          completed_at,
+        };
+    }
+  }
+
+  counts(now: number): { created: number; completed: number; failed: number } {
+    let completed = 0;
+    let failed = 0;
+    for (const task of this.tasks.values()) {
+      if (now < task.completedAt) continue;
+      if (task.outcome === 'COMPLETED') completed++;
+      else failed++;
+    }
+    return { created: this.tasks.size, completed, failed };
+  }
+}
