@@ -1,0 +1,108 @@
+/**
+ * `pnpm start`: the whole service in one process on its embedded defaults: api, worker, and the
+ * FitRoom simulator when FITROOM_API_KEYS is empty. Production runs `pnpm start:api` and
+ * `pnpm start:worker` as separate processes instead.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import closeWithGrace from 'close-with-grace';
+import { Redis } from 'ioredis';
+import { startApi } from '@tryon/api';
+import { ConfigError, loadConfig, redactUrl, type Config } from '@tryon/config';
+import { optionsFromEnv, startSim, type RunningSim } from '@tryon/fitroom-sim';
+import { startWorker } from '@tryon/worker';
+
+async function redisAnswers(url: string): Promise<boolean> {
+  const client = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    return (await client.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** A newcomer without Redis running but with redis-server installed still gets a working start. */
+async function ensureRedis(config: Config): Promise<ChildProcess | null> {
+  if (await redisAnswers(config.redisUrl)) return null;
+  const url = new URL(config.redisUrl);
+  const local = ['127.0.0.1', 'localhost'].includes(url.hostname);
+  if (local) {
+    const child = spawn(
+      'redis-server',
+      ['--bind', '127.0.0.1', '--port', url.port || '6379', '--save', '', '--appendonly', 'no'],
+      { stdio: 'ignore' },
+    );
+    const started = await new Promise<boolean>((resolve) => {
+      child.once('error', () => resolve(false));
+      const deadline = Date.now() + 5_000;
+      const poll = async () => {
+        if (await redisAnswers(config.redisUrl)) return resolve(true);
+        if (Date.now() > deadline) return resolve(false);
+        setTimeout(() => void poll(), 100);
+      };
+      void poll();
+    });
+    if (started) {
+      console.log(
+        `started redis-server for this run on ${redactUrl(config.redisUrl)} (data not kept)`,
+      );
+      return child;
+    }
+    child.kill();
+  }
+  console.error(
+    `Redis does not answer at ${redactUrl(config.redisUrl)}. Start one (redis-server, or ` +
+      '`docker compose up -d redis`) or set REDIS_URL.',
+  );
+  process.exit(1);
+}
+
+try {
+  // A dev run stays on this machine unless HOST says otherwise; the api's own default is 0.0.0.0.
+  let config = loadConfig({ HOST: '127.0.0.1', ...process.env });
+  const redisChild = await ensureRedis(config);
+  let sim: RunningSim | null = null;
+  if (config.fitroom.apiKeys.length === 0) {
+    const simOptions = optionsFromEnv(process.env);
+    sim = await startSim(simOptions);
+    config = {
+      ...config,
+      fitroom: { ...config.fitroom, baseUrl: sim.url, apiKeys: Object.keys(simOptions.keys ?? {}) },
+    };
+  }
+  const worker = await startWorker(config);
+  const api = await startApi(config);
+  console.log(
+    [
+      '',
+      `  try-on batch service is up`,
+      `  API        ${api.url}`,
+      `  API docs   ${api.url}/docs`,
+      `  status     ${api.url}/admin/status`,
+      `  FitRoom    ${sim ? `simulator at ${sim.url} (FITROOM_API_KEYS is empty)` : config.fitroom.baseUrl}`,
+      `  storage    ${config.storage.driver === 'fs' ? `files under ${config.storage.dataDir}` : `s3://${config.storage.bucket}`}`,
+      `  tenants    ${config.tenants.length === 0 ? 'one open dev tenant (API_TOKENS is empty)' : config.tenants.map((t) => t.id).join(', ')}`,
+      '',
+    ].join('\n'),
+  );
+  closeWithGrace({ delay: 30_000 }, async ({ err }) => {
+    if (err) console.error(err);
+    await api.close();
+    await worker.close();
+    await sim?.close();
+    redisChild?.kill();
+  });
+} catch (error) {
+  if (error instanceof ConfigError) {
+    console.error(error.message);
+    process.exit(1);
+  }
+  throw error;
+}
