@@ -1,1 +1,5 @@
-export {};
+export { buildApp, type ApiApp } from './app.js';
+export { startApi, storageDriverConfig, type RunningApi, type StartApiOverrides } from './start.js';
+export type { ApiDeps } from './deps.js';
+export type { ApiLoggerOptions } from './logger.js';
+export { ApiError } from './errors.js';

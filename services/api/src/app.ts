@@ -1,0 +1,136 @@
+import multipart from '@fastify/multipart';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify from 'fastify';
+import { RateLimiter } from '@tryon/rate-limiter';
+import { Authenticator } from './auth.js';
+import type { ApiDeps, RouteDeps } from './deps.js';
+import { errorHandler, notFoundHandler } from './errors.js';
+import { BatchService } from './lib/batches.js';
+import { convertQuery } from './lib/query.js';
+import { DEFAULT_BODY_LIMIT_BYTES, MAX_UPLOAD_FILES } from './limits.js';
+import { loggerOptions, requestId } from './logger.js';
+import { ApiMetrics } from './metrics.js';
+import { registerOpenApi } from './openapi.js';
+import { adminRoutes } from './routes/admin.js';
+import { assetRoutes } from './routes/assets.js';
+import { batchRoutes } from './routes/batches.js';
+import { healthRoutes } from './routes/health.js';
+import { itemRoutes } from './routes/items.js';
+import { webhookRoutes } from './routes/webhooks.js';
+
+/**
+ * Builds the API from injected dependencies; owns none of them (startApi or a test does).
+ * Call `await app.ready()` (or listen) before use.
+ */
+export function buildApp(deps: ApiDeps) {
+  const { config } = deps;
+  const app = Fastify({
+    logger: deps.logger === false ? false : loggerOptions(config, deps.logger),
+    genReqId: requestId,
+    bodyLimit: DEFAULT_BODY_LIMIT_BYTES,
+    ajv: {
+      // Unknown fields are a 400, never silently dropped; a wrong type is a 400, never coerced
+      // (query strings are converted by their schema below, before validation).
+      customOptions: { removeAdditional: false, coerceTypes: false },
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const metrics = new ApiMetrics({ tryon: deps.tryonQueue, webhooks: deps.webhookQueue });
+  const routeDeps: RouteDeps = {
+    config,
+    redis: deps.redis,
+    records: deps.records,
+    operations: deps.operations,
+    storage: deps.storage,
+    tryonQueue: deps.tryonQueue,
+    webhookQueue: deps.webhookQueue,
+    lookup: deps.lookup,
+    limiter:
+      deps.limiter ??
+      new RateLimiter({
+        redis: deps.redis,
+        prefix: config.prefix,
+        limit: config.fitroom.rateLimit,
+        windowMs: config.fitroom.rateWindowMs,
+        requestTimeoutMs: config.fitroom.timeoutMs,
+      }),
+    auth: new Authenticator(config),
+    metrics,
+    batches: new BatchService({
+      config,
+      records: deps.records,
+      tryonQueue: deps.tryonQueue,
+      webhookQueue: deps.webhookQueue,
+      metrics,
+      urlPolicy: {
+        allowPrivateNetworks: config.webhooks.allowPrivateNetworks,
+        lookup: deps.lookup,
+      },
+    }),
+  };
+
+  app.decorateRequest('tenant', null);
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler(notFoundHandler);
+
+  // JSON only (no text/plain), and an empty JSON body is no body: POST .../cancel from a
+  // client that always sends Content-Type: application/json still works.
+  app.removeContentTypeParser(['application/json', 'text/plain']);
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '' || body.length === 0) done(null, undefined);
+    else void parseJson(request, body as string, done);
+  });
+
+  // Query strings arrive as text: numbers and booleans are converted by the route's own schema
+  // ("10" -> 10), then ajv validates without coercion ("2.5" stays a non-integer, a 400).
+  app.addHook('preValidation', (request, _reply, done) => {
+    const schema = request.routeOptions.schema?.querystring;
+    if (schema && request.query && typeof request.query === 'object') {
+      request.query = convertQuery(schema, request.query);
+    }
+    done();
+  });
+
+  app.addHook('onRequest', (request, reply, done) => {
+    void reply.header('x-request-id', request.id);
+    done();
+  });
+  app.addHook('onResponse', (request, reply, done) => {
+    metrics.httpDuration.observe(
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status_code: String(reply.statusCode),
+      },
+      reply.elapsedTime / 1000,
+    );
+    done();
+  });
+
+  void app.register(multipart, {
+    limits: { fileSize: config.api.uploadMaxBytes, files: MAX_UPLOAD_FILES },
+  });
+  registerOpenApi(app, config.publicUrl);
+  void app.register(healthRoutes, routeDeps);
+  void app.register(
+    async (v1) => {
+      v1.addHook('onRequest', routeDeps.auth.tenantHook);
+      await v1.register(assetRoutes, routeDeps);
+      await v1.register(batchRoutes, routeDeps);
+      await v1.register(itemRoutes, routeDeps);
+      await v1.register(webhookRoutes, routeDeps);
+    },
+    { prefix: '/v1' },
+  );
+  void app.register(
+    async (admin) => {
+      admin.addHook('onRequest', routeDeps.auth.adminHook);
+      await admin.register(adminRoutes, routeDeps);
+    },
+    { prefix: '/admin' },
+  );
+  return app;
+}
+
+export type ApiApp = ReturnType<typeof buildApp>;

@@ -1,0 +1,26 @@
+/**
+ * The API's own limits, in one place so the README, the OpenAPI descriptions and the tests
+ * agree. Limits that deployments tune come from the environment (config.api); these do not.
+ */
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/** Body limit of every JSON route except POST /v1/batches. */
+export const DEFAULT_BODY_LIMIT_BYTES = 1 * MiB;
+/** POST /v1/batches: 10,000 items with URL refs are about 3 MB; this leaves room. */
+export const BATCH_BODY_LIMIT_BYTES = 16 * MiB;
+/** A batch's or one item's `metadata`, serialised as JSON. */
+export const METADATA_MAX_BYTES = 16 * KiB;
+/** Files per POST /v1/assets request. */
+export const MAX_UPLOAD_FILES = 20;
+/** Images larger than this are refused before they are decoded (decompression bombs). */
+export const MAX_IMAGE_PIXELS = 50_000_000;
+/** Distinct URL hosts named by one batch: each is resolved once at submit. */
+export const MAX_URL_HOSTS_PER_BATCH = 100;
+/** Jobs per BullMQ addBulk call, and how many such calls are in flight at once. */
+export const ENQUEUE_CHUNK = 1_000;
+export const ENQUEUE_LANES = 3;
+/** How many unknown asset ids or bad URLs an error message names. */
+export const ERROR_EXAMPLES = 5;
+/** How long /readyz waits for Redis and storage. */
+export const READY_CHECK_TIMEOUT_MS = 2_000;

@@ -1,0 +1,58 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { TryonQueue, WebhookQueue } from '@tryon/queues';
+
+export const QUEUE_STATES = [
+  'waiting',
+  'prioritized',
+  'active',
+  'delayed',
+  'completed',
+  'failed',
+  'waiting-children',
+] as const;
+
+/**
+ * The API's Prometheus metrics, in a registry of its own (several apps can live in one process,
+ * as in tests and `pnpm start`). Queue depths are read from Redis when scraped.
+ */
+export class ApiMetrics {
+  readonly registry = new Registry();
+  readonly httpDuration: Histogram<'method' | 'route' | 'status_code'>;
+  readonly batchesSubmitted: Counter;
+  readonly itemsSubmitted: Counter;
+
+  constructor(queues: { tryon: TryonQueue; webhooks: WebhookQueue }) {
+    collectDefaultMetrics({ register: this.registry });
+    this.httpDuration = new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'HTTP request duration by route and status',
+      labelNames: ['method', 'route', 'status_code'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [this.registry],
+    });
+    this.batchesSubmitted = new Counter({
+      name: 'tryon_batches_submitted_total',
+      help: 'Batches accepted by POST /v1/batches (idempotent replays not counted)',
+      registers: [this.registry],
+    });
+    this.itemsSubmitted = new Counter({
+      name: 'tryon_items_submitted_total',
+      help: 'Items in the batches accepted by POST /v1/batches',
+      registers: [this.registry],
+    });
+    new Gauge({
+      name: 'tryon_queue_jobs',
+      help: 'Jobs in each BullMQ queue by state, read when scraped',
+      labelNames: ['queue', 'state'],
+      registers: [this.registry],
+      async collect() {
+        for (const queue of [queues.tryon, queues.webhooks]) {
+          const counts = await queue.getJobCounts(...QUEUE_STATES);
+          for (const state of QUEUE_STATES) {
+            this.set({ queue: queue.name, state }, counts[state] ?? 0);
+          }
+        }
+      },
+    });
+  }
+}

@@ -1,0 +1,77 @@
+import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
+import type { Static } from '@sinclair/typebox';
+import { budgetKeyFor } from '@tryon/rate-limiter';
+import type { TryonQueue, WebhookQueue } from '@tryon/queues';
+import type { RouteDeps } from '../deps.js';
+import { QUEUE_STATES } from '../metrics.js';
+import { AdminStatus, errorResponses, type QueueStatus } from '../schemas.js';
+
+async function queueStatus(queue: TryonQueue | WebhookQueue): Promise<Static<typeof QueueStatus>> {
+  const [counts, paused] = await Promise.all([
+    queue.getJobCounts(...QUEUE_STATES),
+    queue.isPaused(),
+  ]);
+  const count = (state: (typeof QUEUE_STATES)[number]) => counts[state] ?? 0;
+  return {
+    name: queue.name,
+    paused,
+    counts: {
+      waiting: count('waiting'),
+      prioritized: count('prioritized'),
+      active: count('active'),
+      delayed: count('delayed'),
+      completed: count('completed'),
+      failed: count('failed'),
+      waiting_children: count('waiting-children'),
+    },
+  };
+}
+
+/** /admin: the operator's view. The onRequest hook of this scope checks ADMIN_TOKEN. */
+export const adminRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app, deps, done) => {
+  app.get(
+    '/status',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: 'Queues, FitRoom budget per key, tasks in flight, recent FitRoom errors',
+        description: 'Needs Authorization: Bearer <ADMIN_TOKEN>. Keys appear by budget name only.',
+        response: { 200: AdminStatus, ...errorResponses(401) },
+      },
+    },
+    async () => {
+      const budgetKeys = deps.config.fitroom.apiKeys.map(budgetKeyFor);
+      const [tryon, webhooks, usages, inFlight, errors] = await Promise.all([
+        queueStatus(deps.tryonQueue),
+        queueStatus(deps.webhookQueue),
+        Promise.all(budgetKeys.map((key) => deps.limiter.usage(key))),
+        deps.operations.tasksInFlight(),
+        deps.operations.recentFitroomErrors(20),
+      ]);
+      const budgets = usages.map((u) => ({
+        budget_key: u.budgetKey,
+        limit: u.limit,
+        window_ms: u.windowMs,
+        in_use: u.inUse,
+        in_flight: u.inFlight,
+        paused: u.pausedMs > 0,
+        paused_ms: u.pausedMs,
+        paused_reason: u.pausedReason,
+      }));
+      return {
+        queues: { tryon, webhooks },
+        budgets,
+        paused_keys: budgets
+          .filter((b) => b.paused)
+          .map((b) => ({
+            budget_key: b.budget_key,
+            reason: b.paused_reason,
+            resumes_in_ms: b.paused_ms,
+          })),
+        fitroom: { tasks_in_flight: inFlight, recent_errors: errors },
+        generated_at: new Date().toISOString(),
+      };
+    },
+  );
+  done();
+};

@@ -1,0 +1,167 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '@tryon/config';
+import { testRedisUrl, uniqueId } from '@tryon/testing';
+import { startApi } from '../src/index.js';
+import { auth, buildTestApp, imageUrl, TOKENS, type TestApp } from './helper.js';
+
+describe('health, readiness, metrics and docs', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await buildTestApp();
+  });
+  afterAll(() => t.close());
+
+  it('answers /healthz and /readyz without credentials', async () => {
+    const health = await t.app.inject({ method: 'GET', url: '/healthz' });
+    expect(health.json()).toEqual({ status: 'ok' });
+    const ready = await t.app.inject({ method: 'GET', url: '/readyz' });
+    expect(ready.statusCode).toBe(200);
+    expect(ready.json()).toEqual({ status: 'ready', checks: { redis: 'ok', storage: 'ok' } });
+    expect(ready.headers['x-request-id']).toBeTruthy();
+  });
+
+  it('serves Prometheus metrics with request durations, submissions and queue depths', async () => {
+    await t.app.inject({
+      method: 'POST',
+      url: '/v1/batches',
+      headers: auth(TOKENS.acme),
+      payload: { items: [{ model: imageUrl('m'), cloth: imageUrl('c'), cloth_type: 'upper' }] },
+    });
+    const res = await t.app.inject({ method: 'GET', url: '/metrics' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toContain('text/plain');
+    expect(res.body).toContain(
+      'http_request_duration_seconds_count{method="POST",route="/v1/batches",status_code="202"} 1',
+    );
+    expect(res.body).toContain('tryon_batches_submitted_total 1');
+    expect(res.body).toContain('tryon_items_submitted_total 1');
+    expect(res.body).toContain('tryon_queue_jobs{queue="tryon",state="waiting"} 1');
+    expect(res.body).toContain('process_cpu_seconds_total');
+  });
+
+  it('generates the OpenAPI document from the route schemas, with bearer auth', async () => {
+    const res = await t.app.inject({ method: 'GET', url: '/docs/json' });
+    expect(res.statusCode).toBe(200);
+    const doc = res.json<{
+      paths: Record<string, Record<string, Record<string, unknown>>>;
+      components: { securitySchemes: Record<string, unknown> };
+      security: unknown[];
+    }>();
+    expect(Object.keys(doc.paths).sort()).toEqual(
+      [
+        '/admin/status',
+        '/healthz',
+        '/metrics',
+        '/readyz',
+        '/v1/assets',
+        '/v1/batches',
+        '/v1/batches/{id}',
+        '/v1/batches/{id}/cancel',
+        '/v1/batches/{id}/items',
+        '/v1/batches/{id}/retry',
+        '/v1/items/{id}',
+        '/v1/items/{id}/result',
+        '/v1/webhooks/secret',
+      ].sort(),
+    );
+    expect(doc.components.securitySchemes.bearerAuth).toMatchObject({
+      type: 'http',
+      scheme: 'bearer',
+    });
+    expect(doc.security).toEqual([{ bearerAuth: [] }]);
+    const create = doc.paths['/v1/batches']!.post!;
+    expect(create.requestBody).toBeDefined();
+    expect(Object.keys(create.responses as object)).toEqual(
+      expect.arrayContaining(['200', '202', '400', '401', '413', '415', '422']),
+    );
+    expect(JSON.stringify(create.requestBody)).toContain('cloth_type');
+    expect(JSON.stringify(doc.paths['/v1/assets']!.post!.requestBody)).toContain(
+      'multipart/form-data',
+    );
+    expect(doc.paths['/healthz']!.get!.security).toEqual([]);
+    const ui = await t.app.inject({ method: 'GET', url: '/docs/' });
+    expect(ui.statusCode).toBe(200);
+    expect(ui.headers['content-type']).toContain('text/html');
+  });
+});
+
+describe('readiness when storage is unreachable', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    // A bucket that was never created: the S3 server answers, the bucket does not exist.
+    t = await buildTestApp({ env: { S3_BUCKET: uniqueId('missing').toLowerCase() } });
+  });
+  afterAll(() => t.close());
+
+  it('answers 503 with the reason', async () => {
+    const res = await t.app.inject({ method: 'GET', url: '/readyz' });
+    expect(res.statusCode).toBe(503);
+    expect(res.json()).toMatchObject({ status: 'not_ready', checks: { redis: 'ok' } });
+    expect(res.json<{ checks: { storage: string } }>().checks.storage).not.toBe('ok');
+  });
+});
+
+describe('logs', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await buildTestApp();
+  });
+  afterAll(() => t.close());
+
+  it('carry request ids and never a token or secret', async () => {
+    const secret = await t.app.inject({
+      method: 'GET',
+      url: '/v1/webhooks/secret',
+      headers: { ...auth(TOKENS.acme), 'x-request-id': 'req-from-client-1' },
+    });
+    expect(secret.headers['x-request-id']).toBe('req-from-client-1');
+    await t.app.inject({ method: 'GET', url: '/admin/status', headers: auth(TOKENS.admin) });
+    await t.app.inject({ method: 'GET', url: '/admin/status', headers: auth(TOKENS.globex) });
+    await t.app.inject({ method: 'GET', url: '/v1/batches', headers: auth('a-wrong-token-xyz') });
+    t.app.log.info(
+      { apiKey: 'fitroom-key-one', nested: { webhookSecret: 'shh' } },
+      'a careless line',
+    );
+    const lines = t.logs.join('');
+    expect(lines).toContain('"reqId":"req-from-client-1"');
+    expect(lines).toContain('"service":"tryon-api"');
+    for (const needle of [
+      TOKENS.acme,
+      TOKENS.globex,
+      TOKENS.admin,
+      'a-wrong-token-xyz',
+      'fitroom-key-one',
+      'shh',
+      t.config.webhooks.secret!,
+      secret.json<{ secret: string }>().secret,
+    ]) {
+      expect(lines).not.toContain(needle);
+    }
+  });
+});
+
+describe('startApi', () => {
+  it('listens, serves, and closes everything it opened', async () => {
+    const config = loadConfig({
+      REDIS_URL: testRedisUrl(),
+      QUEUE_PREFIX: uniqueId('api-start'),
+      HOST: '127.0.0.1',
+      PORT: '0',
+      LOG_LEVEL: 'silent',
+      DATA_DIR: `/tmp/${uniqueId('api-start')}`,
+    });
+    const api = await startApi(config);
+    try {
+      expect(api.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const health = await fetch(`${api.url}/healthz`);
+      expect(await health.json()).toEqual({ status: 'ok' });
+      // Open dev mode: no token needed.
+      const res = await fetch(`${api.url}/v1/batches`);
+      expect(res.status).toBe(200);
+    } finally {
+      await api.close();
+      await api.close();
+    }
+    await expect(fetch(`${api.url}/healthz`)).rejects.toThrow();
+  });
+});
