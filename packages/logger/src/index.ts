@@ -2,30 +2,61 @@ import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'p
 
 export type { Logger } from 'pino';
 
-/**
- * Everywhere a secret could ride along in a log line: request headers, config objects, errors
- * that carry request options. Values at these paths print as [redacted].
- */
-export const REDACT_PATHS = [
+const REDACTED = '[redacted]';
+
+/** Headers that carry credentials, wherever a request or response object is logged. */
+const REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers["x-api-key"]',
   'req.headers.cookie',
+  'res.headers["set-cookie"]',
   'headers.authorization',
   'headers["x-api-key"]',
-  '*.apiKey',
-  '*.apiKeys',
-  '*.token',
-  '*.tokens',
-  '*.secret',
-  '*.password',
-  '*.secretAccessKey',
-  'apiKey',
-  'apiKeys',
-  'token',
-  'secret',
-  'password',
-  'err.options.headers',
+  'headers.cookie',
 ];
+
+/** Any field whose name says it holds a credential is censored, at any depth. */
+const SENSITIVE_FIELD = /token|secret|key|authorization|cookie|passw/i;
+const MAX_DEPTH = 8;
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object') return false;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * Censors sensitive fields of the plain objects and arrays in a log call. Errors, requests and
+ * replies are left to pino's serializers (their headers are covered by REDACT_PATHS).
+ */
+export function redactFields(value: unknown, depth = 0): unknown {
+  if (depth > MAX_DEPTH) return value;
+  if (Array.isArray(value)) return value.map((v) => redactFields(v, depth + 1));
+  if (!isPlainObject(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, v] of Object.entries(value)) {
+    out[key] = SENSITIVE_FIELD.test(key) ? REDACTED : redactFields(v, depth + 1);
+  }
+  return out;
+}
+
+/** The pino options of every process: service name on each line, secrets redacted. */
+export function loggerOptions(
+  service: string,
+  level: LoggerOptions['level'] = 'info',
+  overrides: LoggerOptions = {},
+): LoggerOptions {
+  return {
+    level,
+    ...overrides,
+    base: { service, ...overrides.base },
+    redact: { paths: REDACT_PATHS, censor: REDACTED },
+    formatters: {
+      ...overrides.formatters,
+      log: (object) => redactFields(object) as Record<string, unknown>,
+    },
+  };
+}
 
 export interface CreateLoggerOptions {
   service: string;
@@ -34,12 +65,7 @@ export interface CreateLoggerOptions {
   destination?: DestinationStream;
 }
 
-/** The one logger setup of every process: service name on each line, secrets redacted. */
 export function createLogger(options: CreateLoggerOptions): Logger {
-  const settings: LoggerOptions = {
-    level: options.level ?? 'info',
-    base: { service: options.service },
-    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
-  };
+  const settings = loggerOptions(options.service, options.level);
   return options.destination ? pino(settings, options.destination) : pino(settings);
 }

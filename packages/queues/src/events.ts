@@ -1,10 +1,5 @@
-import { createHash } from 'node:crypto';
-import type { WebhookEventType, WebhookJobData } from '@tryon/domain';
-
-/** Stable across retries and replays: derived from what the event is about, never random. */
-export function webhookEventId(...parts: (string | number)[]): string {
-  return `msg_${createHash('sha256').update(parts.join(':')).digest('hex').slice(0, 32)}`;
-}
+import type { Batch, Item, WebhookJobData } from '@tryon/domain';
+import { webhookEvent, webhookEventId, type WebhookEventType } from '@tryon/webhooks';
 
 export interface EventTarget {
   tenantId: string;
@@ -12,40 +7,45 @@ export interface EventTarget {
   url: string;
 }
 
-function event(
+function job(
   target: EventTarget,
   eventId: string,
   type: WebhookEventType,
-  data: Record<string, unknown>,
+  data: object,
 ): WebhookJobData {
-  const body = JSON.stringify({ type, timestamp: new Date().toISOString(), data });
-  return { eventId, tenantId: target.tenantId, batchId: target.batchId, url: target.url, body };
+  return {
+    eventId,
+    tenantId: target.tenantId,
+    batchId: target.batchId,
+    url: target.url,
+    // Built once and stored with the job, so every retry sends the same bytes.
+    body: JSON.stringify(webhookEvent(type, data)),
+  };
 }
 
-/** item.completed or item.failed for one run of an item. */
+/** item.completed or item.failed: `data` is the item. One event id per run of the item. */
 export function itemEvent(
   target: EventTarget,
-  item: { id: string; run: number },
+  item: Item,
+  run: number,
   type: 'item.completed' | 'item.failed',
-  data: Record<string, unknown>,
 ): WebhookJobData {
-  return event(target, webhookEventId(item.id, item.run, type), type, data);
+  const eventId = webhookEventId({ type, batchId: target.batchId, itemId: item.id, revision: run });
+  return job(target, eventId, type, item);
 }
 
-/** batch.completed for one completion of a batch (a retry that reopens it completes it anew). */
+/** batch.completed: `data` is the batch. A retry that reopens the batch completes it anew. */
 export function batchCompletedEvent(
   target: EventTarget,
+  batch: Batch,
   completionSeq: number,
-  data: Record<string, unknown>,
 ): WebhookJobData {
-  return event(
-    target,
-    webhookEventId(target.batchId, completionSeq, 'batch.completed'),
-    'batch.completed',
-    data,
-  );
+  const type = 'batch.completed';
+  const eventId = webhookEventId({ type, batchId: target.batchId, revision: completionSeq });
+  return job(target, eventId, type, batch);
 }
 
+/** A delivery job: its id is the event id, so the same event is never queued twice. */
 export function webhookJob(data: WebhookJobData, retryScheduleMs: number[]) {
   return {
     name: 'webhook',

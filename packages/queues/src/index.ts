@@ -8,10 +8,4 @@ export {
   type TryonQueue,
   type WebhookQueue,
 } from './queues.js';
-export {
-  batchCompletedEvent,
-  itemEvent,
-  webhookEventId,
-  webhookJob,
-  type EventTarget,
-} from './events.js';
+export { batchCompletedEvent, itemEvent, webhookJob, type EventTarget } from './events.js';

@@ -90,17 +90,14 @@ export function createTryonProcessor(deps: TryonDeps) {
     const fresh = (await records.getItem(item.id)) ?? item;
     const jobs = [
       webhookJob(
-        itemEvent(target, item, type, {
-          batch_id: batch.id,
-          item: publicItem(fresh, deps.publicUrl),
-        }),
+        itemEvent(target, publicItem(fresh, deps.publicUrl), item.run, type),
         deps.webhookRetryScheduleMs,
       ),
     ];
     if (transition.batchFinished) {
       jobs.push(
         webhookJob(
-          batchCompletedEvent(target, transition.completionSeq, { batch: publicBatch(batch) }),
+          batchCompletedEvent(target, publicBatch(batch), transition.completionSeq),
           deps.webhookRetryScheduleMs,
         ),
       );

@@ -14,7 +14,7 @@ import { ENQUEUE_CHUNK, ENQUEUE_LANES } from '../limits.js';
 import type { ApiMetrics } from '../metrics.js';
 import { expandBatch } from './batch-input.js';
 import { checkImageRefs, checkWebhookUrl, type UrlPolicy } from './refs.js';
-import { publicBatch } from './views.js';
+import { publicBatch } from '@tryon/records';
 
 export interface BatchServiceDeps {
   config: Config;
@@ -102,8 +102,8 @@ export class BatchService {
     if (batchFinished && after.webhook_url) {
       const event = batchCompletedEvent(
         { tenantId, batchId, url: after.webhook_url },
-        completionSeq,
         publicBatch(after),
+        completionSeq,
       );
       const job = webhookJob(event, this.deps.config.webhooks.retryScheduleMs);
       await this.deps.webhookQueue.add(job.name, job.data, job.opts);

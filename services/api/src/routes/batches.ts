@@ -4,7 +4,7 @@ import { InvalidCursorError } from '@tryon/records';
 import { tenantOf } from '../auth.js';
 import type { RouteDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
-import { publicBatch, publicItem } from '../lib/views.js';
+import { publicBatch, publicItem } from '@tryon/records';
 import { BATCH_BODY_LIMIT_BYTES, METADATA_MAX_BYTES } from '../limits.js';
 import { BatchList, errorResponses, IdParams, ListBatchesQuery } from '../schemas.js';
 

@@ -5,7 +5,7 @@ import { Item } from '@tryon/domain';
 import { tenantOf } from '../auth.js';
 import type { RouteDeps } from '../deps.js';
 import { ApiError, itemNotFound } from '../errors.js';
-import { publicItem } from '../lib/views.js';
+import { publicItem } from '@tryon/records';
 import { errorResponses, IdParams } from '../schemas.js';
 
 export const itemRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app, deps, done) => {
