@@ -1,5 +1,5 @@
 export { buildApp, type ApiApp } from './app.js';
-export { startApi, storageDriverConfig, type RunningApi, type StartApiOverrides } from './start.js';
+export { startApi, type RunningApi, type StartApiOverrides } from './start.js';
 export type { ApiDeps } from './deps.js';
 export type { ApiLoggerOptions } from './logger.js';
 export { ApiError } from './errors.js';

@@ -1,8 +1,8 @@
 import type { Redis } from 'ioredis';
-import { describeConfig, type Config, type StorageConfig } from '@tryon/config';
+import { describeConfig, type Config } from '@tryon/config';
 import { createTryonQueue, createWebhookQueue, redisConnection } from '@tryon/queues';
 import { Operations, Records } from '@tryon/records';
-import { createStorage, type StorageConfig as StorageDriverConfig } from '@tryon/storage';
+import { createStorage } from '@tryon/storage';
 import { buildApp, type ApiApp } from './app.js';
 import type { ApiDeps } from './deps.js';
 
@@ -15,22 +15,6 @@ export interface RunningApi {
   url: string;
   /** Stops accepting, lets requests in flight finish, closes queues, storage, then Redis. Idempotent. */
   close(): Promise<void>;
-}
-
-/** The storage driver's config from the service config (nulls become absent fields). */
-export function storageDriverConfig(storage: StorageConfig): StorageDriverConfig {
-  if (storage.driver === 'fs') return storage;
-  return {
-    driver: 's3',
-    bucket: storage.bucket,
-    region: storage.region,
-    forcePathStyle: storage.forcePathStyle,
-    checksum: storage.checksum,
-    ...(storage.endpoint !== null ? { endpoint: storage.endpoint } : {}),
-    ...(storage.accessKeyId !== null && storage.secretAccessKey !== null
-      ? { accessKeyId: storage.accessKeyId, secretAccessKey: storage.secretAccessKey }
-      : {}),
-  };
 }
 
 /**
@@ -50,7 +34,7 @@ export async function startApi(
     redis = connection;
     owned.push({ name: 'redis', close: () => connection.quit() });
   }
-  const storage = overrides.storage ?? createStorage(storageDriverConfig(config.storage));
+  const storage = overrides.storage ?? createStorage(config.storage);
   if (!overrides.storage)
     owned.unshift({ name: 'storage', close: () => Promise.resolve(storage.close()) });
   const tryonQueue = overrides.tryonQueue ?? createTryonQueue(redis, config.prefix);

@@ -13,7 +13,7 @@ import {
 import { Operations, Records } from '@tryon/records';
 import { createStorage, type Storage } from '@tryon/storage';
 import { createTestBucket, testRedisUrl, testS3, uniqueId } from '@tryon/testing';
-import { buildApp, storageDriverConfig, type ApiApp } from '../src/index.js';
+import { buildApp, type ApiApp } from '../src/index.js';
 
 export const TOKENS = {
   acme: 'acme-token-0123456789',
@@ -75,7 +75,7 @@ export async function buildTestApp(options: TestAppOptions = {}): Promise<TestAp
   Object.assign(env, options.env);
   const config = loadConfig(env);
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
-  const storage = createStorage(storageDriverConfig(config.storage));
+  const storage = createStorage(config.storage);
   const tryonQueue = createTryonQueue(redis, config.prefix);
   const webhookQueue = createWebhookQueue(redis, config.prefix);
   const records = new Records(redis, config.prefix);
