@@ -5,7 +5,11 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 export default defineConfig({
   test: {
-    include: ['services/*/test/**/*.test.ts', 'packages/*/test/**/*.test.ts'],
+    include: [
+      'services/*/test/**/*.test.ts',
+      'packages/*/test/**/*.test.ts',
+      'e2e/test/**/*.test.ts',
+    ],
     globalSetup: ['packages/testing/src/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,

@@ -245,15 +245,16 @@ export class S3Storage implements Storage {
   /**
    * One HEAD after each put: a server that mishandles the SDK's checksum encoding (s3rver with
    * S3_CHECKSUM=when_supported) reports success while storing other bytes. Fail loudly instead.
+   * The object is left alone and the error is retryable: on servers that write in place, another
+   * writer of the same content-addressed key may simply be mid-write.
    */
   private async verifyStored(info: ObjectInfo): Promise<void> {
     const stored = await this.head(info.key);
     if (stored?.bytes === info.bytes) return;
-    await this.delete(info.key).catch(() => {});
     throw new StorageError(
       `s3 put stored ${stored ? `${stored.bytes} bytes` : 'nothing'} for ${info.bytes} bytes sent` +
-        ' (an S3-compatible server that needs S3_CHECKSUM=when_required?)',
-      { code: 'integrity', retryable: false, operation: 'put', key: info.key },
+        ' (a concurrent write, or an S3-compatible server that needs S3_CHECKSUM=when_required?)',
+      { code: 'integrity', retryable: true, operation: 'put', key: info.key },
     );
   }
 

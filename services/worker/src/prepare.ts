@@ -81,12 +81,29 @@ async function loadSource(ref: string, tenantId: string, ctx: PrepareContext): P
   }
 }
 
+/** Prepares in progress in this process, by ref: fifty items sharing one model photo prepare it once. */
+const preparing = new Map<string, Promise<string>>();
+
 /**
  * Makes an input ready for FitRoom: EXIF orientation applied, long side within the guideline,
  * stored once per source image and size (cached by content hash across batches).
  * Returns the storage key of the prepared image.
  */
-export async function prepareImage(
+export function prepareImage(
+  ref: string,
+  role: ImageRole,
+  tenantId: string,
+  ctx: PrepareContext,
+): Promise<string> {
+  const flightKey = `${tenantId}\n${role}\n${ref}`;
+  const inFlight = preparing.get(flightKey);
+  if (inFlight) return inFlight;
+  const work = prepareOnce(ref, role, tenantId, ctx).finally(() => preparing.delete(flightKey));
+  preparing.set(flightKey, work);
+  return work;
+}
+
+async function prepareOnce(
   ref: string,
   role: ImageRole,
   tenantId: string,
@@ -123,9 +140,9 @@ export async function prepareImage(
 export async function loadPrepared(
   key: string,
   storage: Storage,
-): Promise<{ data: Buffer; contentType: string; filename: string }> {
+): Promise<{ data: Buffer; contentType: string; filename: string } | null> {
   const object = await storage.get(key);
-  if (!object) throw new Error(`prepared image ${key} is missing from storage`);
+  if (!object) return null;
   const data = await readAll(object.body, 64 * 1024 * 1024);
   return { data, contentType: object.contentType, filename: key.split('/').pop() ?? 'image' };
 }

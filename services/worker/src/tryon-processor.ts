@@ -146,7 +146,7 @@ export function createTryonProcessor(deps: TryonDeps) {
 
   function createInput(
     item: ItemRecord,
-    images: Awaited<ReturnType<typeof loadPrepared>>[],
+    images: NonNullable<Awaited<ReturnType<typeof loadPrepared>>>[],
   ): CreateTaskInput {
     const [model, cloth, lowerCloth] = images;
     if (item.cloth_type === 'combo') {
@@ -196,7 +196,13 @@ export function createTryonProcessor(deps: TryonDeps) {
           const keys = [data.inputs.model, data.inputs.cloth, data.inputs.lowerCloth].filter(
             (k): k is string => k !== undefined,
           );
-          const images = await Promise.all(keys.map((k) => loadPrepared(k, storage)));
+          const loaded = await Promise.all(keys.map((k) => loadPrepared(k, storage)));
+          const images = loaded.filter((image) => image !== null);
+          if (images.length < keys.length) {
+            // A prepared input vanished (storage cleaned up): prepare it again.
+            data = await save(job, { ...data, step: 'prepare', inputs: undefined });
+            break;
+          }
           const created = await key.client.createTask(createInput(item, images));
           // The task id goes into the job before anything else: a crash from here on resumes
           // polling this task instead of paying for another.

@@ -31,7 +31,8 @@ export async function startWorker(
   if (config.fitroom.apiKeys.length === 0) {
     throw new Error('FITROOM_API_KEYS is empty: the worker needs at least one FitRoom API key');
   }
-  const logger = options.logger ?? createLogger({ service: 'tryon-worker', level: config.logLevel });
+  const logger =
+    options.logger ?? createLogger({ service: 'tryon-worker', level: config.logLevel });
   const redis = redisConnection(config.redisUrl);
   const bullConnection = redisConnection(config.redisUrl);
   const records = new Records(redis, config.prefix);
