@@ -98,6 +98,7 @@ try {
     await worker.close();
     await sim?.close();
     redisChild?.kill();
+    console.log('try-on batch service stopped cleanly');
   });
 } catch (error) {
   if (error instanceof ConfigError) {
