@@ -60,7 +60,7 @@ describe("the README's quick start, as a newcomer follows it", () => {
       await exited;
     });
     await eventually(
-      async () => output,
+      () => Promise.resolve(output),
       (text) => text.includes('try-on batch service is up'),
       { timeoutMs: 30_000 },
     ).catch((error: unknown) => {
@@ -102,7 +102,7 @@ describe("the README's quick start, as a newcomer follows it", () => {
     // Ctrl-C (SIGINT to the terminal's process group) shuts everything down cleanly.
     process.kill(-service.pid!, 'SIGINT');
     await eventually(
-      async () => output,
+      () => Promise.resolve(output),
       (text) => text.includes('try-on batch service stopped cleanly'),
       { timeoutMs: 30_000 },
     );
