@@ -1,0 +1,103 @@
+import type { Redis } from 'ioredis';
+import { ADMIT, PARK, RELEASE } from './admission-scripts.js';
+
+export interface ParkedItem {
+  id: string;
+  batchId: string;
+  tenantId: string;
+  /** 0-10, higher first within the tenant. */
+  priority: number;
+}
+
+export interface KeyRoom {
+  budgetKey: string;
+  /** Completions per ms the key may have in flight (see admission-scripts.ts). */
+  cap: number;
+}
+
+export interface Admitted {
+  itemId: string;
+  run: number;
+  budgetKey: string;
+}
+
+export interface AdmissionStats {
+  parked: number;
+  inFlight: Record<string, number>;
+}
+
+/** The waiting room in front of FitRoom: fair order across tenants, a cap per key. */
+export class Admission {
+  constructor(
+    private readonly redis: Redis,
+    readonly prefix: string,
+  ) {}
+
+  /** Puts an item in line; a no-op when it is already waiting or already admitted. */
+  async park(item: ParkedItem): Promise<boolean> {
+    const parked = await this.redis.eval(
+      PARK,
+      0,
+      this.prefix,
+      item.id,
+      item.batchId,
+      item.tenantId,
+      Math.min(10, Math.max(0, Math.round(item.priority))),
+    );
+    return parked === 1;
+  }
+
+  /**
+   * Admits waiting items in fair order while the given keys have room, each to the key with the
+   * most room. Keys that are paused must be left out by the caller.
+   */
+  async admit(
+    keys: KeyRoom[],
+    weights: { normal: number; hd: number },
+    maxAdmissions = 100,
+  ): Promise<Admitted[]> {
+    if (keys.length === 0) return [];
+    const flat = (await this.redis.eval(
+      ADMIT,
+      0,
+      this.prefix,
+      weights.normal,
+      weights.hd,
+      maxAdmissions,
+      ...keys.flatMap((k) => [k.budgetKey, k.cap]),
+    )) as string[];
+    const admitted: Admitted[] = [];
+    for (let i = 0; i + 2 < flat.length; i += 3) {
+      admitted.push({ itemId: flat[i]!, run: Number(flat[i + 1]), budgetKey: flat[i + 2]! });
+    }
+    return admitted;
+  }
+
+  /** The key an item was admitted to, or null while it waits. */
+  async assignedKey(itemId: string): Promise<string | null> {
+    return this.redis.hget(`${this.prefix}:adm:assigned`, itemId);
+  }
+
+  /** Gives an item's slot back (finished, failed, cancelled, or moving to another key). */
+  async release(itemId: string): Promise<boolean> {
+    return (await this.redis.eval(RELEASE, 0, this.prefix, itemId)) === 1;
+  }
+
+  async stats(budgetKeys: string[]): Promise<AdmissionStats> {
+    const pipeline = this.redis.pipeline().scard(`${this.prefix}:adm:parked`);
+    for (const key of budgetKeys) pipeline.hlen(`${this.prefix}:adm:inflight:${key}`);
+    const results = (await pipeline.exec()) ?? [];
+    const inFlight: Record<string, number> = {};
+    budgetKeys.forEach((key, i) => (inFlight[key] = Number(results[i + 1]?.[1] ?? 0)));
+    return { parked: Number(results[0]?.[1] ?? 0), inFlight };
+  }
+}
+
+/**
+ * A key's cap in completions per ms: its budget allows limit / window requests per ms, two per
+ * task (a create and a poll), with some slack for tasks that need a second poll or wait for a
+ * token.
+ */
+export function keyCap(limit: number, windowMs: number, slack = 1.25): number {
+  return (limit / (2 * windowMs)) * slack;
+}

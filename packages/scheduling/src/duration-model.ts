@@ -1,0 +1,104 @@
+import type { Redis } from 'ioredis';
+import type { DurationEstimate } from './poll-planner.js';
+
+export type TaskMode = 'normal' | 'hd';
+
+/**
+ * Exponentially weighted mean and variance, updated atomically so every worker process feeds
+ * and reads one model. The weight of a new sample is 1/n while n is small (a plain average),
+ * then a floor that lets the model follow FitRoom when its speed changes.
+ */
+const OBSERVE = `
+local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
+local mean = tonumber(redis.call('HGET', KEYS[1], 'mean') or '0')
+local var = tonumber(redis.call('HGET', KEYS[1], 'var') or '0')
+local x = tonumber(ARGV[1])
+n = n + 1
+local alpha = math.max(1 / n, tonumber(ARGV[2]))
+local delta = x - mean
+mean = mean + alpha * delta
+var = (1 - alpha) * (var + alpha * delta * delta)
+redis.call('HSET', KEYS[1], 'n', n, 'mean', tostring(mean), 'var', tostring(var))
+return n
+`;
+
+export interface DurationModelOptions {
+  redis: Redis;
+  prefix: string;
+  /** What to assume until enough tasks were seen (from FITROOM_NORMAL_TASK_MS / HD). */
+  defaults: Record<TaskMode, DurationEstimate>;
+  /**
+   * Length of one FitRoom second in our milliseconds: FitRoom's timestamps are whole seconds
+   * of its clock. 1000 against FitRoom; shorter against a time-scaled simulator.
+   */
+  fitroomSecondMs: number;
+  /** How often a process re-reads the shared model. */
+  refreshMs: number;
+  /** Samples before the learned model replaces the defaults. */
+  minSamples?: number;
+  /** Weight floor of a new sample. */
+  alpha?: number;
+}
+
+/** Task durations per mode, learned online from every completed task, shared through Redis. */
+export class DurationModel {
+  private readonly cache: Record<TaskMode, DurationEstimate & { n: number }>;
+  private refreshedAt = 0;
+  private refreshing: Promise<void> | null = null;
+
+  constructor(private readonly options: DurationModelOptions) {
+    this.cache = {
+      normal: { ...options.defaults.normal, n: 0 },
+      hd: { ...options.defaults.hd, n: 0 },
+    };
+  }
+
+  private key(mode: TaskMode): string {
+    return `${this.options.prefix}:durations:${mode}`;
+  }
+
+  /**
+   * One finished task, from FitRoom's own created_at and completed_at (whole seconds of its
+   * clock). Rounding to seconds adds noise of variance 1/6 s², taken out again in estimate().
+   */
+  async observe(mode: TaskMode, createdAt: number, completedAt: number): Promise<void> {
+    const ms = (completedAt - createdAt) * this.options.fitroomSecondMs;
+    if (!Number.isFinite(ms) || ms <= 0) return;
+    await this.options.redis.eval(OBSERVE, 1, this.key(mode), ms, this.options.alpha ?? 0.05);
+  }
+
+  /** The current estimate (from this process's cache, refreshed in the background). */
+  estimate(mode: TaskMode): DurationEstimate {
+    if (Date.now() - this.refreshedAt > this.options.refreshMs) void this.refresh();
+    const { meanMs, sdMs } = this.cache[mode];
+    return { meanMs, sdMs };
+  }
+
+  samples(mode: TaskMode): number {
+    return this.cache[mode].n;
+  }
+
+  refresh(): Promise<void> {
+    this.refreshing ??= this.load().finally(() => {
+      this.refreshing = null;
+    });
+    return this.refreshing;
+  }
+
+  private async load(): Promise<void> {
+    const minSamples = this.options.minSamples ?? 5;
+    const quantizationVar = this.options.fitroomSecondMs ** 2 / 6;
+    for (const mode of ['normal', 'hd'] as const) {
+      const stored = await this.options.redis.hmget(this.key(mode), 'n', 'mean', 'var');
+      const n = Number(stored[0] ?? 0);
+      if (n < minSamples) continue;
+      const meanMs = Number(stored[1]);
+      // The spread never drops below 2 % of the mean: a model that believes in exact durations
+      // would poll a hair too early forever after one lucky streak.
+      const floor = (0.02 * meanMs) ** 2;
+      const sdMs = Math.sqrt(Math.max(floor, Number(stored[2]) - quantizationVar));
+      this.cache[mode] = { meanMs, sdMs, n };
+    }
+    this.refreshedAt = Date.now();
+  }
+}

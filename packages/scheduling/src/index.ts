@@ -1,0 +1,18 @@
+export {
+  Admission,
+  keyCap,
+  type Admitted,
+  type AdmissionStats,
+  type KeyRoom,
+  type ParkedItem,
+} from './admission.js';
+export { DurationModel, type DurationModelOptions, type TaskMode } from './duration-model.js';
+export {
+  defaultPollPolicy,
+  firstPollDelayMs,
+  nextPollDelayMs,
+  pressure,
+  type DurationEstimate,
+  type PollObservation,
+  type PollPolicy,
+} from './poll-planner.js';

@@ -1,0 +1,50 @@
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { testRedisUrl, uniqueId } from '@tryon/testing';
+import { DurationModel } from '../src/index.js';
+
+const redis = new Redis(testRedisUrl());
+afterAll(() => redis.disconnect());
+
+function model(prefix: string) {
+  return new DurationModel({
+    redis,
+    prefix,
+    defaults: { normal: { meanMs: 9_000, sdMs: 900 }, hd: { meanMs: 30_000, sdMs: 3_000 } },
+    fitroomSecondMs: 50,
+    refreshMs: 0,
+  });
+}
+
+describe('DurationModel', () => {
+  it('answers the defaults until it has seen enough tasks', async () => {
+    const durations = model(uniqueId('dur'));
+    await durations.observe('normal', 100, 103);
+    await durations.refresh();
+    expect(durations.estimate('normal')).toEqual({ meanMs: 9_000, sdMs: 900 });
+  });
+
+  it('learns mean and spread from FitRoom timestamps, shared by every process', async () => {
+    const prefix = uniqueId('dur');
+    const writer = model(prefix);
+    // A simulator at 20x: a FitRoom second is 50 ms; tasks of 8 to 10 FitRoom seconds.
+    for (let i = 0; i < 400; i++) await writer.observe('normal', 1_000, 1_000 + 8 + (i % 3));
+    const reader = model(prefix);
+    await reader.refresh();
+    const learned = reader.estimate('normal');
+    expect(learned.meanMs).toBeGreaterThan(420);
+    expect(learned.meanMs).toBeLessThan(480);
+    // The spread of 8, 9, 10 s (0.82 s = 41 ms) less the rounding noise of whole seconds.
+    expect(learned.sdMs).toBeGreaterThan(20);
+    expect(learned.sdMs).toBeLessThan(45);
+    expect(reader.estimate('hd')).toEqual({ meanMs: 30_000, sdMs: 3_000 });
+    expect(reader.samples('normal')).toBe(400);
+  });
+
+  it('ignores impossible durations', async () => {
+    const durations = model(uniqueId('dur'));
+    await durations.observe('hd', 100, 100);
+    await durations.observe('hd', 100, 90);
+    expect(await redis.exists(`${uniqueId('x')}:durations:hd`)).toBe(0);
+  });
+});
