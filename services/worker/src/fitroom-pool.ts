@@ -30,7 +30,6 @@ export class FitRoomPool {
   private readonly limiter: RateLimiter;
   private readonly operations: Operations;
   private readonly logger: Logger;
-  private next = 0;
 
   constructor(options: FitRoomPoolOptions) {
     if (options.apiKeys.length === 0) throw new Error('FitRoomPool needs at least one API key');
@@ -59,29 +58,6 @@ export class FitRoomPool {
 
   byBudgetKey(budgetKey: string): PooledKey | undefined {
     return this.keys.find((k) => k.budgetKey === budgetKey);
-  }
-
-  /**
-   * The key a new task should go to: the one with the most room in its window, skipping paused
-   * keys; null when every key is paused. Ties rotate so keys share the work.
-   */
-  async pickForCreate(): Promise<PooledKey | null> {
-    if (this.keys.length === 1) {
-      const only = this.keys[0]!;
-      const usage = await this.limiter.usage(only.budgetKey);
-      return usage.pausedMs > 0 ? null : only;
-    }
-    const usages = await Promise.all(this.keys.map((k) => this.limiter.usage(k.budgetKey)));
-    const start = this.next++ % this.keys.length;
-    let best: { key: PooledKey; room: number } | null = null;
-    for (let i = 0; i < this.keys.length; i++) {
-      const index = (start + i) % this.keys.length;
-      const usage = usages[index]!;
-      if (usage.pausedMs > 0) continue;
-      const room = usage.limit - usage.inUse;
-      if (!best || room > best.room) best = { key: this.keys[index]!, room };
-    }
-    return best?.key ?? null;
   }
 
   /** Rests a key after FitRoom refused it, and records why for the admin status page. */

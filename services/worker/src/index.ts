@@ -1,2 +1,1 @@
 export { startWorker, type RunningWorker, type StartWorkerOptions } from './worker.js';
-export { nextPollDelayMs, type PollTiming } from './poll-schedule.js';

@@ -27,7 +27,13 @@ import {
 } from '@tryon/queues';
 import { isRetryableStorageError, resultKey, type Storage } from '@tryon/storage';
 import type { FitRoomPool } from './fitroom-pool.js';
-import { nextPollDelayMs, type PollTiming } from './poll-schedule.js';
+import {
+  firstPollDelayMs,
+  nextPollDelayMs,
+  type Admission,
+  type DurationModel,
+  type PollPolicy,
+} from '@tryon/scheduling';
 import { InvalidInputError, loadPrepared, prepareImage, type PrepareContext } from './prepare.js';
 
 export interface TryonDeps {
@@ -37,7 +43,16 @@ export interface TryonDeps {
   pool: FitRoomPool;
   webhookQueue: WebhookQueue;
   prepare: PrepareContext;
-  timing: PollTiming;
+  /** The waiting room in front of FitRoom: an item creates a task only once admitted. */
+  admission: Admission;
+  durations: DurationModel;
+  pollPolicy: PollPolicy;
+  /** How busy a key's budget is now, 0-1 (cached; see BudgetMonitor). */
+  utilization(budgetKey: string): number;
+  /** A slot was given back: admit the next item now rather than at the next tick. */
+  onSlotReleased(): void;
+  /** A parked job wakes up this often to look for its admission, should a promotion be lost. */
+  parkRecheckMs: number;
   /** A task unfinished this long after create fails the item. */
   taskTimeoutMs: number;
   /** FAILED tasks re-created before the item fails. */
@@ -116,6 +131,7 @@ export function createTryonProcessor(deps: TryonDeps) {
       completed_at: Date.now(),
     });
     await operations.taskEnded(item.id);
+    await releaseSlot(item.id);
     if (!transition.changed) return;
     await emitEvents(item, outcome === 'completed' ? 'item.completed' : 'item.failed', transition);
   }
@@ -128,6 +144,10 @@ export function createTryonProcessor(deps: TryonDeps) {
       batchFinished: finished,
       completionSeq: batch?.completion_seq ?? 0,
     });
+  }
+
+  async function releaseSlot(itemId: string): Promise<void> {
+    if (await deps.admission.release(itemId)) deps.onSlotReleased();
   }
 
   async function delay(
@@ -172,8 +192,6 @@ export function createTryonProcessor(deps: TryonDeps) {
     for (;;) {
       switch (data.step) {
         case 'prepare': {
-          const started = await records.transition(item, ['queued', 'running'], 'running');
-          if (!started.changed) return 'cancelled' as const;
           const [model, cloth, lowerCloth] = await Promise.all([
             prepareImage(item.model, 'model', item.tenant_id, deps.prepare),
             prepareImage(item.cloth, 'garment', item.tenant_id, deps.prepare),
@@ -186,14 +204,41 @@ export function createTryonProcessor(deps: TryonDeps) {
           break;
         }
         case 'create': {
-          if (!data.inputs) {
+          const inputs = data.inputs;
+          if (!inputs) {
             data = await save(job, { ...data, step: 'prepare' });
             break;
           }
-          const key = await pool.pickForCreate();
-          if (!key) return delay(job, token, deps.pausedRecheckMs);
+          // Wait in line until admitted: the admitter promotes this job when a key has room.
+          const assigned = data.budgetKey ?? (await deps.admission.assignedKey(item.id));
+          if (!assigned) {
+            const batch = await records.getBatch(item.batch_id);
+            await job.moveToDelayed(Date.now() + deps.parkRecheckMs, token);
+            await deps.admission.park({
+              id: item.id,
+              batchId: item.batch_id,
+              tenantId: item.tenant_id,
+              priority: batch?.priority ?? 0,
+            });
+            throw new DelayedError();
+          }
+          const key = pool.byBudgetKey(assigned);
+          if (!key) {
+            // Admitted to a key this process does not have (config changed): line up again.
+            await releaseSlot(item.id);
+            data = await save(job, { ...data, budgetKey: undefined });
+            break;
+          }
           context.budgetKey = key.budgetKey;
-          const keys = [data.inputs.model, data.inputs.cloth, data.inputs.lowerCloth].filter(
+          const started = await records.transition(item, ['queued', 'running'], 'running');
+          if (!started.changed) {
+            await releaseSlot(item.id);
+            return 'cancelled' as const;
+          }
+          if (data.budgetKey !== key.budgetKey) {
+            data = await save(job, { ...data, budgetKey: key.budgetKey });
+          }
+          const keys = [inputs.model, inputs.cloth, inputs.lowerCloth].filter(
             (k): k is string => k !== undefined,
           );
           const loaded = await Promise.all(keys.map((k) => loadPrepared(k, storage)));
@@ -206,7 +251,7 @@ export function createTryonProcessor(deps: TryonDeps) {
           const created = await key.client.createTask(createInput(item, images));
           // The task id goes into the job before anything else: a crash from here on resumes
           // polling this task instead of paying for another.
-          data = await save(job, {
+          await save(job, {
             ...data,
             step: 'poll',
             taskId: created.task_id,
@@ -220,14 +265,15 @@ export function createTryonProcessor(deps: TryonDeps) {
           });
           item = { ...item, attempts: item.attempts + 1 };
           await operations.taskStarted(item.id, created.task_id);
+          const mode = item.hd_mode ? 'hd' : 'normal';
           return delay(
             job,
             token,
-            nextPollDelayMs(deps.timing, {
-              hdMode: item.hd_mode,
-              createdAt: data.taskCreatedAt!,
-              now: Date.now(),
-            }),
+            firstPollDelayMs(
+              deps.pollPolicy,
+              deps.durations.estimate(mode),
+              deps.utilization(key.budgetKey),
+            ),
           );
         }
         case 'poll': {
@@ -257,7 +303,13 @@ export function createTryonProcessor(deps: TryonDeps) {
             }
           }
           const polls = (data.polls ?? 0) + 1;
+          const mode = item.hd_mode ? 'hd' : 'normal';
           if (task.status === 'COMPLETED') {
+            // FitRoom is done with it: the slot goes to the next item while we download.
+            await releaseSlot(item.id);
+            if (task.created_at !== undefined && task.completed_at !== undefined) {
+              await deps.durations.observe(mode, task.created_at, task.completed_at);
+            }
             data = await save(job, {
               ...data,
               step: 'store',
@@ -267,6 +319,7 @@ export function createTryonProcessor(deps: TryonDeps) {
             break;
           }
           if (task.status === 'FAILED') {
+            // The item keeps its slot (and key) for the next task, if it gets one.
             const failedTasks = (data.failedTasks ?? 0) + 1;
             await operations.taskEnded(item.id);
             if (failedTasks > deps.failedTaskRetries) {
@@ -296,12 +349,16 @@ export function createTryonProcessor(deps: TryonDeps) {
           return delay(
             job,
             token,
-            nextPollDelayMs(deps.timing, {
-              hdMode: item.hd_mode,
-              createdAt,
-              now: Date.now(),
-              last: task,
-            }),
+            nextPollDelayMs(
+              deps.pollPolicy,
+              deps.durations.estimate(mode),
+              {
+                status: task.status,
+                progress: task.status === 'PROCESSING' ? task.progress : 0,
+                elapsedMs: Date.now() - createdAt,
+              },
+              deps.utilization(key.budgetKey),
+            ),
           );
         }
         case 'store': {
@@ -369,6 +426,11 @@ export function createTryonProcessor(deps: TryonDeps) {
       error.code === 'insufficient_credit'
     ) {
       if (budgetKey) await pool.keyProblem(budgetKey, error, item.id);
+      if (error.code !== 'rate_limited' && job.data.step === 'create') {
+        // This key is out for a while: line up again for another one.
+        await releaseSlot(item.id);
+        await job.updateData({ ...job.data, budgetKey: undefined });
+      }
       return delay(
         job,
         token,

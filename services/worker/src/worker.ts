@@ -2,11 +2,14 @@ import { Worker } from 'bullmq';
 import type { Config } from '@tryon/config';
 import { QUEUES, type TryonJobData, type WebhookJobData } from '@tryon/domain';
 import { createLogger, type Logger } from '@tryon/logger';
-import { createWebhookQueue, redisConnection } from '@tryon/queues';
+import { createTryonQueue, createWebhookQueue, redisConnection } from '@tryon/queues';
 import { RateLimiter } from '@tryon/rate-limiter';
 import { Operations, Records } from '@tryon/records';
 import { createStorage } from '@tryon/storage';
+import { Admission, DurationModel, defaultPollPolicy } from '@tryon/scheduling';
 import { createSafeDispatcher, webhookRetryDelay } from '@tryon/webhooks';
+import { Admitter } from './admitter.js';
+import { BudgetMonitor } from './budget-monitor.js';
 import { FitRoomPool } from './fitroom-pool.js';
 import { createTryonProcessor } from './tryon-processor.js';
 import { createWebhookProcessor } from './webhook-processor.js';
@@ -56,6 +59,40 @@ export async function startWorker(
     logger,
   });
   const webhookQueue = createWebhookQueue(bullConnection, config.prefix);
+  const tryonQueue = createTryonQueue(bullConnection, config.prefix);
+  const { rateLimit, rateWindowMs } = config.fitroom;
+  const monitor = new BudgetMonitor(
+    limiter,
+    pool.keys.map((k) => k.budgetKey),
+    Math.max(20, Math.round(rateWindowMs / 60)),
+    logger,
+  );
+  await monitor.start();
+  const durations = new DurationModel({
+    redis,
+    prefix: config.prefix,
+    defaults: {
+      normal: { meanMs: config.fitroom.normalTaskMs, sdMs: config.fitroom.normalTaskMs * 0.1 },
+      hd: { meanMs: config.fitroom.hdTaskMs, sdMs: config.fitroom.hdTaskMs * 0.1 },
+    },
+    // The budget is "60 per minute": FITROOM_RATE_WINDOW_MS is one FitRoom minute.
+    fitroomSecondMs: rateWindowMs / 60,
+    refreshMs: Math.max(100, Math.round(rateWindowMs / 30)),
+  });
+  await durations.refresh();
+  const pollPolicy = defaultPollPolicy(config.fitroom.pollIntervalMs);
+  const admission = new Admission(redis, config.prefix);
+  const admitter = new Admitter({
+    admission,
+    monitor,
+    durations,
+    pollPolicy,
+    queue: tryonQueue,
+    rateLimit,
+    rateWindowMs,
+    intervalMs: Math.max(10, Math.min(250, Math.round(rateWindowMs / 60))),
+    logger,
+  });
   const dispatcher = createSafeDispatcher({
     allowPrivateNetworks: config.webhooks.allowPrivateNetworks,
     connectTimeoutMs: 10_000,
@@ -77,11 +114,13 @@ export async function startWorker(
         fetchTimeoutMs: config.worker.imageFetchTimeoutMs,
         maxBytes: config.worker.imageMaxBytes,
       },
-      timing: {
-        normalTaskMs: config.fitroom.normalTaskMs,
-        hdTaskMs: config.fitroom.hdTaskMs,
-        minIntervalMs: config.fitroom.pollIntervalMs,
-      },
+      admission,
+      durations,
+      pollPolicy,
+      utilization: (budgetKey) => monitor.utilization(budgetKey),
+      onSlotReleased: () => admitter.poke(),
+      // Parked jobs are woken by the admitter; this is only the net under a lost wake-up.
+      parkRecheckMs: Math.max(60_000, 5 * rateWindowMs),
       taskTimeoutMs: config.fitroom.taskTimeoutMs,
       failedTaskRetries: config.fitroom.failedTaskRetries,
       pausedRecheckMs: Math.max(50, Math.round(config.fitroom.rateWindowMs / 12)),
@@ -126,6 +165,7 @@ export async function startWorker(
   }
   void tryonWorker.run();
   void webhookWorker.run();
+  admitter.start();
   logger.info(
     {
       keys: pool.keys.map((k) => k.budgetKey),
@@ -141,8 +181,10 @@ export async function startWorker(
     close() {
       closing ??= (async () => {
         // Each step on its own, so one failure does not skip the rest.
+        await admitter.stop().catch(() => undefined);
+        monitor.stop();
         await Promise.allSettled([tryonWorker.close(), webhookWorker.close()]);
-        await Promise.allSettled([webhookQueue.close()]);
+        await Promise.allSettled([webhookQueue.close(), tryonQueue.close()]);
         storage.close();
         await dispatcher.close().catch(() => undefined);
         await Promise.allSettled([redis.quit(), bullConnection.quit()]);
