@@ -41,6 +41,8 @@ export const TryonJobData = Type.Object({
   /** FitRoom tasks that ended FAILED for this item so far. */
   failedTasks: Type.Optional(Type.Integer()),
   downloadUrl: Type.Optional(Type.String()),
+  /** Identifies the rendering (input bytes, cloth_type, hd_mode): identical pairs share results. */
+  pairKey: Type.Optional(Type.String()),
 });
 
 export const WebhookJobData = Type.Object({

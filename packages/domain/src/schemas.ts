@@ -77,7 +77,23 @@ export const CreateBatchRequest = Type.Object(
     idempotency_key: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
     metadata: Type.Optional(Metadata),
     priority: Type.Optional(
-      Type.Integer({ minimum: 0, maximum: 10, description: 'Higher runs earlier; default 0' }),
+      Type.Integer({
+        minimum: 0,
+        maximum: 10,
+        description: "Higher runs earlier among the tenant's own batches; default 0",
+      }),
+    ),
+    fresh_renders: Type.Optional(
+      Type.Boolean({
+        description:
+          'Render every pair with FitRoom even when the same pair (same image bytes, cloth_type, hd_mode) was rendered before; by default such a pair reuses that result at no cost',
+      }),
+    ),
+    input_checks: Type.Optional(
+      Type.Boolean({
+        description:
+          "Run FitRoom's model and clothes checks first (once per image, cached); an item whose model image FitRoom rejects fails with its error code",
+      }),
     ),
   },
   { additionalProperties: false, description: 'Exactly one of items or matrix' },
@@ -119,6 +135,8 @@ export const Batch = Type.Object(
     idempotency_key: Nullable(Type.String()),
     metadata: Nullable(Metadata),
     priority: Type.Integer(),
+    fresh_renders: Type.Boolean(),
+    input_checks: Type.Boolean(),
     created_at: Timestamp,
     completed_at: Nullable(Timestamp),
   },

@@ -30,6 +30,8 @@ export interface NewBatch {
   idempotencyKey?: string | undefined;
   metadata?: Record<string, unknown> | undefined;
   priority?: number | undefined;
+  freshRenders?: boolean | undefined;
+  inputChecks?: boolean | undefined;
 }
 
 /** An item as stored, with what the worker needs beyond the public shape. */
@@ -120,6 +122,8 @@ export class Records {
       idempotency_key: input.idempotencyKey ?? '',
       metadata: input.metadata ? JSON.stringify(input.metadata) : '',
       priority: input.priority ?? 0,
+      fresh_renders: input.freshRenders ? 1 : 0,
+      input_checks: input.inputChecks ? 1 : 0,
       created_at: now,
       completed_at: '',
       completion_seq: 0,
@@ -196,10 +200,33 @@ export class Records {
       idempotency_key: hash.idempotency_key || null,
       metadata: parseJson(hash.metadata),
       priority: Number(hash.priority ?? 0),
+      fresh_renders: hash.fresh_renders === '1',
+      input_checks: hash.input_checks === '1',
       created_at: iso(hash.created_at) ?? new Date(0).toISOString(),
       completed_at: iso(hash.completed_at),
       completion_seq: Number(hash.completion_seq ?? 0),
       enqueued: hash.enqueued === '1',
+    };
+  }
+
+  /** What workers need of a batch for each item: one round trip, no counts. */
+  async getBatchSettings(batchId: string): Promise<{
+    priority: number;
+    freshRenders: boolean;
+    inputChecks: boolean;
+  } | null> {
+    const [id, priority, fresh, checks] = await this.redis.hmget(
+      this.batchKey(batchId),
+      'id',
+      'priority',
+      'fresh_renders',
+      'input_checks',
+    );
+    if (!id) return null;
+    return {
+      priority: Number(priority ?? 0),
+      freshRenders: fresh === '1',
+      inputChecks: checks === '1',
     };
   }
 

@@ -35,6 +35,7 @@ import {
   type PollPolicy,
 } from '@tryon/scheduling';
 import { InvalidInputError, loadPrepared, prepareImage, type PrepareContext } from './prepare.js';
+import { ResultCache } from './result-cache.js';
 
 export interface TryonDeps {
   records: Records;
@@ -43,6 +44,7 @@ export interface TryonDeps {
   pool: FitRoomPool;
   webhookQueue: WebhookQueue;
   prepare: PrepareContext;
+  resultCache: ResultCache;
   /** The waiting room in front of FitRoom: an item creates a task only once admitted. */
   admission: Admission;
   durations: DurationModel;
@@ -146,6 +148,27 @@ export function createTryonProcessor(deps: TryonDeps) {
     });
   }
 
+  /** Completes the item with a stored render of the same pair, if there is one. */
+  async function reuseRender(item: ItemRecord, pairKey: string): Promise<boolean> {
+    const cached = await deps.resultCache.get(pairKey);
+    const source = cached ? await storage.get(cached.key) : null;
+    if (!cached || !source) return false;
+    const ext = EXTENSIONS[cached.content_type] ?? 'jpg';
+    const stored = await storage.put(resultKey(item.batch_id, item.id, ext), source.body, {
+      contentType: cached.content_type,
+    });
+    await records.updateItem(item.id, {
+      result: {
+        key: stored.key,
+        bytes: stored.bytes,
+        sha256: stored.sha256,
+        content_type: stored.contentType,
+      },
+    });
+    await finishItem(item, 'completed', null);
+    return true;
+  }
+
   async function releaseSlot(itemId: string): Promise<void> {
     if (await deps.admission.release(itemId)) deps.onSlotReleased();
   }
@@ -200,7 +223,12 @@ export function createTryonProcessor(deps: TryonDeps) {
               : Promise.resolve(undefined),
           ]);
           const inputs = lowerCloth ? { model, cloth, lowerCloth } : { model, cloth };
-          data = await save(job, { ...data, step: 'create', inputs });
+          const pairKey = ResultCache.pairKey(inputs, item.cloth_type, item.hd_mode);
+          const settings = await records.getBatchSettings(item.batch_id);
+          if (settings && !settings.freshRenders && (await reuseRender(item, pairKey))) {
+            return 'completed' as const;
+          }
+          data = await save(job, { ...data, step: 'create', inputs, pairKey });
           break;
         }
         case 'create': {
@@ -383,6 +411,14 @@ export function createTryonProcessor(deps: TryonDeps) {
           const stored = await storage.put(resultKey(item.batch_id, item.id, ext), download.body, {
             contentType: EXTENSIONS[contentType] ? contentType : 'image/jpeg',
           });
+          if (data.pairKey) {
+            await deps.resultCache.set(data.pairKey, {
+              key: stored.key,
+              bytes: stored.bytes,
+              sha256: stored.sha256,
+              content_type: stored.contentType,
+            });
+          }
           await records.updateItem(item.id, {
             result: {
               key: stored.key,

@@ -11,6 +11,7 @@ import { createSafeDispatcher, webhookRetryDelay } from '@tryon/webhooks';
 import { Admitter } from './admitter.js';
 import { BudgetMonitor } from './budget-monitor.js';
 import { FitRoomPool } from './fitroom-pool.js';
+import { ResultCache } from './result-cache.js';
 import { createTryonProcessor } from './tryon-processor.js';
 import { createWebhookProcessor } from './webhook-processor.js';
 
@@ -114,6 +115,7 @@ export async function startWorker(
         fetchTimeoutMs: config.worker.imageFetchTimeoutMs,
         maxBytes: config.worker.imageMaxBytes,
       },
+      resultCache: new ResultCache(redis, config.prefix),
       admission,
       durations,
       pollPolicy,

@@ -36,9 +36,9 @@ export async function submitBatch(
   prefix: string,
   tenantId: string,
   items: NewItem[],
-  webhookUrl?: string,
+  options: { webhookUrl?: string; freshRenders?: boolean } = {},
 ): Promise<string> {
-  const { batch } = await records.createBatch({ tenantId, items, webhookUrl });
+  const { batch } = await records.createBatch({ tenantId, items, ...options });
   const connection: Redis = redisConnection(redisUrl);
   const queue = createTryonQueue(connection, prefix);
   try {
