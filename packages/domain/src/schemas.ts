@@ -171,6 +171,7 @@ export const Item = Type.Object(
     result: Nullable(ItemResult),
     created_at: Timestamp,
     updated_at: Timestamp,
+    started_at: Nullable(Timestamp),
     completed_at: Nullable(Timestamp),
   },
   { $id: 'Item' },

@@ -9,3 +9,4 @@ export {
   type WebhookQueue,
 } from './queues.js';
 export { batchCompletedEvent, itemEvent, webhookJob, type EventTarget } from './events.js';
+export { redisDurabilityProblems } from './redis-settings.js';

@@ -452,6 +452,7 @@ function toItem(hash: Record<string, string>): ItemRecord {
       : null,
     created_at: iso(hash.created_at) ?? new Date(0).toISOString(),
     updated_at: iso(hash.updated_at) ?? new Date(0).toISOString(),
+    started_at: iso(hash.started_at),
     completed_at: iso(hash.completed_at),
   };
 }

@@ -22,6 +22,7 @@ local idx = redis.call('HGET', item, 'idx')
 local fields = {'status', to, 'updated_at', now}
 for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', item, unpack(fields))
+if to == 'running' and current ~= 'running' then redis.call('HSET', item, 'started_at', now) end
 if current ~= to then
   redis.call('ZREM', batchPrefix .. ':state:' .. current, itemId)
   redis.call('ZADD', batchPrefix .. ':state:' .. to, idx, itemId)

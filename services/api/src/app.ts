@@ -14,6 +14,7 @@ import { registerOpenApi } from './openapi.js';
 import { adminRoutes } from './routes/admin.js';
 import { assetRoutes } from './routes/assets.js';
 import { batchRoutes } from './routes/batches.js';
+import { fitroomCompatRoutes } from './routes/fitroom-compat.js';
 import { healthRoutes } from './routes/health.js';
 import { itemRoutes } from './routes/items.js';
 import { webhookRoutes } from './routes/webhooks.js';
@@ -123,6 +124,8 @@ export function buildApp(deps: ApiDeps) {
     },
     { prefix: '/v1' },
   );
+  // FitRoom's own routes and answers, X-API-KEY a tenant token; errors in FitRoom's shape.
+  void app.register(fitroomCompatRoutes, { ...routeDeps, prefix: '/api/tryon' });
   void app.register(
     async (admin) => {
       admin.addHook('onRequest', routeDeps.auth.adminHook);

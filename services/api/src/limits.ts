@@ -24,3 +24,13 @@ export const ENQUEUE_LANES = 3;
 export const ERROR_EXAMPLES = 5;
 /** How long /readyz waits for Redis and storage. */
 export const READY_CHECK_TIMEOUT_MS = 2_000;
+/** How long an input check's answer is kept, by the image's sha256: FitRoom is asked once per image. */
+export const INPUT_CHECK_CACHE_TTL_SECONDS = 30 * 86_400;
+/**
+ * How long a forwarded input check may wait for a free slot of the FitRoom budget before it
+ * answers 429 (FitRoom itself would answer 429 at once; a short wait spares the caller a retry).
+ */
+export const INPUT_CHECK_MAX_WAIT_MS = 10_000;
+/** Parts of a FitRoom-compatible multipart request (FitRoom's forms have at most five). */
+export const FITROOM_FORM_MAX_FILES = 8;
+export const FITROOM_FORM_MAX_FIELDS = 16;

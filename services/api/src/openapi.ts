@@ -2,6 +2,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import packageJson from '../package.json' with { type: 'json' };
+import { FITROOM_TAG } from './fitroom-schemas.js';
 
 /**
  * The OpenAPI document, generated from the route schemas (served at /docs/json), and Swagger UI
@@ -21,7 +22,8 @@ export function registerOpenApi(app: FastifyInstance, publicUrl: string): void {
         description:
           "Batches of virtual try-ons over FitRoom's API: upload images, submit batches of " +
           'model x garment pairs, follow their progress, fetch results. Every 4xx and 5xx ' +
-          'answers `{ "error": { "code", "message" } }`.',
+          'answers `{ "error": { "code", "message" } }`, except on the FitRoom-compatible ' +
+          'routes, which answer as FitRoom does.',
         version: packageJson.version,
       },
       servers: [{ url: publicUrl }],
@@ -31,6 +33,12 @@ export function registerOpenApi(app: FastifyInstance, publicUrl: string): void {
             type: 'http',
             scheme: 'bearer',
             description: 'A tenant token from API_TOKENS (ADMIN_TOKEN for /admin)',
+          },
+          fitroomApiKey: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'X-API-KEY',
+            description: 'A tenant token from API_TOKENS, in place of a FitRoom API key',
           },
         },
       },
@@ -42,6 +50,13 @@ export function registerOpenApi(app: FastifyInstance, publicUrl: string): void {
         { name: 'webhooks', description: 'Signed event delivery' },
         { name: 'admin', description: 'Operator status (ADMIN_TOKEN)' },
         { name: 'ops', description: 'Health, readiness, metrics' },
+        {
+          name: FITROOM_TAG,
+          description:
+            "FitRoom's API (same routes, fields and answers, errors in FitRoom's shape " +
+            '`{ "error", "message" }`) over the queue: existing FitRoom code changes its base URL ' +
+            'and sends a tenant token as X-API-KEY.',
+        },
       ],
     },
   });

@@ -50,6 +50,11 @@ describe('health, readiness, metrics and docs', () => {
     expect(Object.keys(doc.paths).sort()).toEqual(
       [
         '/admin/status',
+        '/api/tryon/input_check/v1/clothes',
+        '/api/tryon/input_check/v1/model',
+        '/api/tryon/v2/results/{id}',
+        '/api/tryon/v2/tasks',
+        '/api/tryon/v2/tasks/{id}',
         '/healthz',
         '/metrics',
         '/readyz',

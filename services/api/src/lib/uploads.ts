@@ -3,7 +3,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
+import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyRequest } from 'fastify';
 import { fileTypeFromFile } from 'file-type';
@@ -16,17 +16,40 @@ import { MAX_IMAGE_PIXELS, MAX_UPLOAD_FILES } from '../limits.js';
 
 const ACCEPTED = new Set(['image/jpeg', 'image/png', 'image/webp']);
 
-interface ReceivedFile {
+export interface ReceivedFile {
   field: string;
+  /** A temp file holding the bytes; removed with its directory by the caller. */
   path: string;
   sha256: string;
   bytes: number;
 }
 
-interface CheckedFile extends ReceivedFile {
+export interface CheckedFile extends ReceivedFile {
   contentType: string;
   width: number;
   height: number;
+}
+
+export interface ReceivedForm {
+  files: ReceivedFile[];
+  /** First value of each text field (only with `textFields: 'collect'`). */
+  fields: Map<string, string>;
+  /** Names of every text field sent, kept or not. */
+  textFieldNames: Set<string>;
+}
+
+export interface ReceiveOptions {
+  /** Largest file, bytes: a larger one is a 413 file_too_large. */
+  maxBytes: number;
+  maxFiles: number;
+  maxFields: number;
+  /** Text fields are a 400 (POST /v1/assets) or collected, the first value of each name. */
+  textFields: 'refuse' | 'collect';
+  /**
+   * Which file fields to keep (default: all, repeats included). Others, and repeats of a kept
+   * name, are read and dropped without touching the disk.
+   */
+  keepFile?: (field: string) => boolean;
 }
 
 const fieldName = (name: string): string => JSON.stringify(name.slice(0, 100));
@@ -48,9 +71,13 @@ export async function receiveAssets(
       'send the images as multipart/form-data file fields',
     );
   }
-  const dir = await mkdtemp(join(tmpdir(), 'tryon-upload-'));
-  try {
-    const received = await receiveFiles(request, dir, deps.maxBytes);
+  return withUploadDir(async (dir) => {
+    const { files: received } = await receiveForm(request, dir, {
+      maxBytes: deps.maxBytes,
+      maxFiles: MAX_UPLOAD_FILES,
+      maxFields: 20,
+      textFields: 'refuse',
+    });
     if (received.length === 0) {
       throw new ApiError(400, 'no_files', 'send at least one image as a multipart file field');
     }
@@ -60,54 +87,91 @@ export async function receiveAssets(
     let created = false;
     const assets: Asset[] = [];
     for (const file of checked) {
-      const key = `assets/${file.sha256}`;
-      if (!(await deps.storage.exists(key))) {
-        await deps.storage.put(key, createReadStream(file.path), { contentType: file.contentType });
-      }
-      const asset: Asset = {
-        id: assetIdFor(deps.tenantId, file.sha256),
-        sha256: file.sha256,
-        bytes: file.bytes,
-        width: file.width,
-        height: file.height,
-        content_type: file.contentType,
-      };
-      if (!(await deps.records.getAsset(deps.tenantId, asset.id))) {
-        created = true;
-        await deps.records.saveAsset(deps.tenantId, { ...asset, storage_key: key });
-      }
-      assets.push(asset);
+      const stored = await storeAsset(file, deps);
+      created ||= stored.created;
+      assets.push(stored.asset);
     }
     return { assets, created };
+  });
+}
+
+/** Runs `work` with a fresh temp directory for uploaded files, removed afterwards whatever happens. */
+export async function withUploadDir<T>(work: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), 'tryon-upload-'));
+  try {
+    return await work(dir);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
 
-async function receiveFiles(
+/**
+ * Stores a checked image at `assets/{sha256}` (once, whoever uploads it) and records it as the
+ * tenant's asset; `created` when the tenant did not have it yet.
+ */
+export async function storeAsset(
+  file: CheckedFile,
+  deps: { storage: Storage; records: Records; tenantId: string },
+): Promise<{ asset: Asset; created: boolean }> {
+  const key = `assets/${file.sha256}`;
+  if (!(await deps.storage.exists(key))) {
+    await deps.storage.put(key, createReadStream(file.path), { contentType: file.contentType });
+  }
+  const asset: Asset = {
+    id: assetIdFor(deps.tenantId, file.sha256),
+    sha256: file.sha256,
+    bytes: file.bytes,
+    width: file.width,
+    height: file.height,
+    content_type: file.contentType,
+  };
+  if (await deps.records.getAsset(deps.tenantId, asset.id)) return { asset, created: false };
+  await deps.records.saveAsset(deps.tenantId, { ...asset, storage_key: key });
+  return { asset, created: true };
+}
+
+/**
+ * Reads a multipart body: each kept file part is streamed to a temp file in `dir` while it is
+ * hashed and counted; text fields are refused or collected.
+ */
+export async function receiveForm(
   request: FastifyRequest,
   dir: string,
-  maxBytes: number,
-): Promise<ReceivedFile[]> {
-  const files: ReceivedFile[] = [];
+  options: ReceiveOptions,
+): Promise<ReceivedForm> {
+  const { maxBytes } = options;
+  const form: ReceivedForm = { files: [], fields: new Map(), textFieldNames: new Set() };
   const parts = request.parts({
     limits: {
       fileSize: maxBytes,
-      files: MAX_UPLOAD_FILES,
-      fields: 20,
-      parts: MAX_UPLOAD_FILES + 20,
+      files: options.maxFiles,
+      fields: options.maxFields,
+      parts: options.maxFiles + options.maxFields,
     },
   });
+  const kept = new Set<string>();
   try {
     for await (const part of parts) {
       if (part.type === 'field') {
-        throw new ApiError(
-          400,
-          'validation_error',
-          `field ${fieldName(part.fieldname)} is not a file: only file fields are accepted`,
-        );
+        if (options.textFields === 'refuse') {
+          throw new ApiError(
+            400,
+            'validation_error',
+            `field ${fieldName(part.fieldname)} is not a file: only file fields are accepted`,
+          );
+        }
+        form.textFieldNames.add(part.fieldname);
+        if (!form.fields.has(part.fieldname)) form.fields.set(part.fieldname, String(part.value));
+        continue;
       }
-      const path = join(dir, String(files.length));
+      if (options.keepFile) {
+        if (!options.keepFile(part.fieldname) || kept.has(part.fieldname)) {
+          await pipeline(part.file, new Writable({ write: (_chunk, _enc, cb) => cb() }));
+          continue;
+        }
+        kept.add(part.fieldname);
+      }
+      const path = join(dir, String(form.files.length));
       const hash = createHash('sha256');
       let bytes = 0;
       const meter = new Transform({
@@ -125,12 +189,12 @@ async function receiveFiles(
           `file field ${fieldName(part.fieldname)} is larger than ${maxBytes} bytes`,
         );
       }
-      files.push({ field: part.fieldname, path, sha256: hash.digest('hex'), bytes });
+      form.files.push({ field: part.fieldname, path, sha256: hash.digest('hex'), bytes });
     }
   } catch (error) {
     throw asClientError(error);
   }
-  return files;
+  return form;
 }
 
 /** Busboy's parse errors carry no status: a malformed multipart body is the client's. */
@@ -142,7 +206,11 @@ function asClientError(error: unknown): unknown {
   return new ApiError(400, 'invalid_multipart', `malformed multipart body: ${message}`);
 }
 
-async function checkImage(file: ReceivedFile): Promise<CheckedFile> {
+/**
+ * Sniffs the bytes (JPEG, PNG or WebP, else 415), reads the dimensions (50 megapixels at most)
+ * and decodes a thumbnail to catch truncated or corrupt files (422).
+ */
+export async function checkImage(file: ReceivedFile): Promise<CheckedFile> {
   const type = await fileTypeFromFile(file.path);
   if (!type || !ACCEPTED.has(type.mime)) {
     throw new ApiError(
