@@ -104,9 +104,21 @@ export async function startRedis(
   }
   if (await onPath('redis-server')) {
     const port = await freePort();
+    const dir = await mkdtemp(join(tmpdir(), 'redis-'));
     const child: ChildProcess = spawn(
       'redis-server',
-      ['--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no'],
+      [
+        '--bind',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        '--dir',
+        dir,
+      ],
       { stdio: 'ignore' },
     );
     const url = `redis://127.0.0.1:${port}`;
@@ -117,6 +129,7 @@ export async function startRedis(
       stop: async () => {
         child.kill('SIGTERM');
         await new Promise((resolve) => child.once('exit', resolve));
+        await rm(dir, { recursive: true, force: true });
       },
     };
   }
