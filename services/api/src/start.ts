@@ -1,6 +1,11 @@
 import type { Redis } from 'ioredis';
 import { describeConfig, type Config } from '@tryon/config';
-import { createTryonQueue, createWebhookQueue, redisConnection } from '@tryon/queues';
+import {
+  createTryonQueue,
+  createWebhookQueue,
+  redisConnection,
+  redisDurabilityProblems,
+} from '@tryon/queues';
 import { Operations, Records } from '@tryon/records';
 import { createStorage } from '@tryon/storage';
 import { buildApp, type ApiApp } from './app.js';
@@ -79,6 +84,7 @@ export async function startApi(
     throw error;
   }
   app.log.info({ config: describeConfig(config), url }, 'api listening');
+  for (const problem of await redisDurabilityProblems(redis)) app.log.warn(problem);
   if (config.tenants.length === 0) {
     app.log.warn(
       'API_TOKENS is empty: every request is the open dev tenant "dev" and /admin is ' +

@@ -2,7 +2,12 @@ import { Worker } from 'bullmq';
 import type { Config } from '@tryon/config';
 import { QUEUES, type TryonJobData, type WebhookJobData } from '@tryon/domain';
 import { createLogger, type Logger } from '@tryon/logger';
-import { createTryonQueue, createWebhookQueue, redisConnection } from '@tryon/queues';
+import {
+  createTryonQueue,
+  createWebhookQueue,
+  redisConnection,
+  redisDurabilityProblems,
+} from '@tryon/queues';
 import { RateLimiter } from '@tryon/rate-limiter';
 import { Operations, Records } from '@tryon/records';
 import { createStorage } from '@tryon/storage';
@@ -39,6 +44,7 @@ export async function startWorker(
     options.logger ?? createLogger({ service: 'tryon-worker', level: config.logLevel });
   const redis = redisConnection(config.redisUrl);
   const bullConnection = redisConnection(config.redisUrl);
+  for (const problem of await redisDurabilityProblems(redis)) logger.warn(problem);
   const records = new Records(redis, config.prefix);
   const operations = new Operations(redis, config.prefix);
   const storage = createStorage(config.storage);

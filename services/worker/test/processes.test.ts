@@ -78,8 +78,12 @@ describe('worker processes', () => {
       expect(stats.http_429).toBe(0);
       expect(stats.max_in_window).toBeLessThanOrEqual(60);
       expect(stats.creates).toBe(90);
-      // Both processes did work.
-      for (const process of running) expect(process.output()).toContain('worker started');
+      // Both processes ran, and said at start whether Redis is set up to keep their work.
+      const [, appendonly] = (await redis.config('GET', 'appendonly')) as [string, string];
+      for (const process of running) {
+        expect(process.output()).toContain('worker started');
+        expect(process.output().includes('set appendonly yes')).toBe(appendonly !== 'yes');
+      }
     } finally {
       await sim.close();
     }
