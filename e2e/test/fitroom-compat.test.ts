@@ -31,7 +31,7 @@ import {
   endpointOf,
   expectDocumented,
   readDoc,
-  type CurlExample,
+  restoreObfuscatedFileFields,
 } from '../../services/fitroom-sim/test/doc.js';
 
 const TIME_SCALE = 50;
@@ -182,33 +182,6 @@ describe('an unchanged FitRoomClient pointed at the API', () => {
   });
 });
 
-/** What the document's e-mail obfuscator left where a `-F "field=@file"` argument was. */
-const OBFUSCATED = '[email protected]';
-
-/**
- * Restores the file arguments the scraped document lost (see the simulator's
- * curl-examples.test.ts, which works this out from each endpoint's Request table): input checks
- * send `input_image` (model.jpg for the model check, cloth.jpg for the clothes check); create
- * sends `cloth_image=@cloth.jpg` then `model_image=@model.jpg`, less any the example spells out.
- */
-function restoreFileFields(example: CurlExample): string[] {
-  const byPath: Record<string, string[]> = {
-    '/api/tryon/input_check/v1/model': ['input_image=@model.jpg'],
-    '/api/tryon/input_check/v1/clothes': ['input_image=@cloth.jpg'],
-    '/api/tryon/v2/tasks': ['cloth_image=@cloth.jpg', 'model_image=@model.jpg'],
-  };
-  const present = new Set(
-    example.argv.filter((word) => word.includes('=@')).map((word) => word.split('=')[0]),
-  );
-  const lost = (byPath[example.path] ?? []).filter((arg) => !present.has(arg.split('=')[0]));
-  return example.argv.map((word) => {
-    if (word !== OBFUSCATED) return word;
-    const restored = lost.shift();
-    if (!restored) throw new Error(`cannot restore "${word}" at line ${example.line}`);
-    return restored;
-  });
-}
-
 /** Runs curl; appends `-sS -w <status>` (output options only) to read the status code. */
 function curl(argv: string[], cwd: string): Promise<{ status: number; body: string }> {
   const args = [...argv.slice(1), '-sS', '-w', '\n%{http_code}'];
@@ -233,7 +206,7 @@ describe("the FitRoom document's curl examples against the API", () => {
     dir = await mkdtemp(join(tmpdir(), 'e2e-compat-curl-'));
     const files = new Set(
       examples
-        .flatMap(restoreFileFields)
+        .flatMap(restoreObfuscatedFileFields)
         .filter((word) => word.includes('=@'))
         .map((word) => word.slice(word.indexOf('=@') + 2)),
     );
@@ -268,7 +241,7 @@ describe("the FitRoom document's curl examples against the API", () => {
     const created: string[] = [];
     for (const example of examples) {
       const endpoint = endpointOf(example);
-      const argv = onApi(restoreFileFields(example));
+      const argv = onApi(restoreObfuscatedFileFields(example));
       expect(argv[0]).toBe('curl');
       expect(argv).toContain(`X-API-KEY: ${DOC_TOKEN}`);
       const { status, body } = await curl(argv, dir);

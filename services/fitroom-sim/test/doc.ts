@@ -165,3 +165,36 @@ export function documentedResponses(
     .filter((example) => endpointOf(example) === endpoint)
     .flatMap((example) => example.responses);
 }
+
+/** What the document's e-mail obfuscator left where a `-F "field=@file"` argument was. */
+export const OBFUSCATED = '[email protected]';
+
+/**
+ * Undoes the e-mail obfuscation of the scraped document. Every `-F "name=@file"` argument
+ * whose text looked like an address (`model_image=@model.jpg`) was replaced by OBFUSCATED.
+ * The lost arguments are known from each endpoint's Request table:
+ *   - input checks take one file, `input_image`: model.jpg for the model check, cloth.jpg for
+ *     the clothes check;
+ *   - create takes `cloth_image` then `model_image` (the order of the combo example, the one
+ *     where only model_image was hidden), with files cloth.jpg and model.jpg; a field the
+ *     example already spells out (combo's `cloth_image=@upper_cloth.jpg`) is not repeated.
+ * Anything else is left as it is.
+ */
+export function restoreObfuscatedFileFields(example: CurlExample): string[] {
+  const byPath: Record<string, string[]> = {
+    '/api/tryon/input_check/v1/model': ['input_image=@model.jpg'],
+    '/api/tryon/input_check/v1/clothes': ['input_image=@cloth.jpg'],
+    '/api/tryon/v2/tasks': ['cloth_image=@cloth.jpg', 'model_image=@model.jpg'],
+  };
+  const present = new Set(
+    example.argv.filter((word) => word.includes('=@')).map((word) => word.split('=')[0]),
+  );
+  const lost = (byPath[example.path] ?? []).filter((arg) => !present.has(arg.split('=')[0]));
+  return example.argv.map((word) => {
+    if (word !== OBFUSCATED) return word;
+    const restored = lost.shift();
+    if (!restored)
+      throw new Error(`cannot restore "${word}" in the example at line ${example.line}`);
+    return restored;
+  });
+}
