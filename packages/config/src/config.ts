@@ -1,18 +1,7 @@
+import type { StorageConfig } from '@tryon/storage';
 import { ConfigError, EnvReader, redactUrl, type Env } from './env.js';
 
-/** The shape @tryon/storage's createStorage takes. */
-export type StorageConfig =
-  | { driver: 'fs'; dataDir: string }
-  | {
-      driver: 's3';
-      bucket: string;
-      endpoint?: string;
-      region: string;
-      forcePathStyle: boolean;
-      checksum: 'when_supported' | 'when_required';
-      accessKeyId?: string;
-      secretAccessKey?: string;
-    };
+export type { StorageConfig };
 
 export interface Tenant {
   id: string;
