@@ -8,5 +8,10 @@ export {
   type NewItem,
   type TransitionResult,
 } from './records.js';
-export { Operations, type DeliveryAttempt, type FitroomErrorRecord } from './operations.js';
+export {
+  Operations,
+  type DeliveryAttempt,
+  type FitroomErrorRecord,
+  type ReplayClaim,
+} from './operations.js';
 export { itemResultUrl, publicBatch, publicItem } from './views.js';

@@ -24,6 +24,29 @@ export interface DeliveryAttempt {
 
 const RECENT_ERRORS_KEPT = 100;
 const DELIVERIES_KEPT = 1_000;
+/**
+ * How long a batch's replay counter outlives its last replay: longer than BullMQ keeps a failed
+ * webhook job (30 days), so a replay job id is never one the queue still holds.
+ */
+const REPLAY_COUNTER_TTL_S = 31 * 86_400;
+
+/**
+ * KEYS: replay counter, cooldown lock. ARGV: cooldown ms (0: none), counter TTL s.
+ * Returns [replay number (0 when refused), ms until the cooldown ends].
+ */
+const CLAIM_REPLAY = `
+local cooldown = tonumber(ARGV[1])
+if cooldown > 0 then
+  if not redis.call('SET', KEYS[2], '1', 'PX', cooldown, 'NX') then
+    return {0, redis.call('PTTL', KEYS[2])}
+  end
+end
+local n = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
+return {n, 0}
+`;
+
+export type ReplayClaim = { replay: number } | { replay: null; retryInMs: number };
 
 /** What the admin status page reads about the FitRoom side: tasks in flight, recent errors. */
 export class Operations {
@@ -78,6 +101,23 @@ export class Operations {
   async deliveries(batchId: string, limit = 100): Promise<DeliveryAttempt[]> {
     const entries = await this.redis.lrange(this.deliveriesKey(batchId), 0, limit - 1);
     return entries.map((e) => JSON.parse(e) as DeliveryAttempt);
+  }
+
+  /**
+   * Numbers a replay of a batch's webhook events (1, 2, ...), so each replay's delivery jobs get
+   * ids of their own. With `cooldownMs`, refuses (answering how long to wait) while an earlier
+   * replay of the batch is more recent than that.
+   */
+  async claimReplay(batchId: string, cooldownMs = 0): Promise<ReplayClaim> {
+    const [replay, retryInMs] = (await this.redis.eval(
+      CLAIM_REPLAY,
+      2,
+      `${this.prefix}:batch:${batchId}:replays`,
+      `${this.prefix}:batch:${batchId}:replay-cooldown`,
+      Math.max(0, Math.ceil(cooldownMs)),
+      REPLAY_COUNTER_TTL_S,
+    )) as [number, number];
+    return replay > 0 ? { replay } : { replay: null, retryInMs: Math.max(1, retryInMs) };
   }
 
   /**

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import {
   newBatchId,
@@ -11,7 +12,7 @@ import {
   type ItemError,
   type ItemStatus,
 } from '@tryon/domain';
-import { MOVE_ALL, TRANSITION } from './scripts.js';
+import { MOVE_ALL, STORE_ITEMS, TRANSITION } from './scripts.js';
 
 export interface NewItem {
   model: string;
@@ -67,7 +68,12 @@ export interface ItemUpdate {
 }
 
 const STATES: ItemStatus[] = ['queued', 'running', 'completed', 'failed', 'cancelled'];
-const ITEM_STORE_CHUNK = 1_000;
+const ITEM_STORE_CHUNK = 2_500;
+/** How long a repeated idempotency key waits for the first request's batch to appear. */
+const IDEMPOTENCY_WAIT_TRIES = 40;
+const IDEMPOTENCY_WAIT_MS = 50;
+/** Replaces the holder of a key only if it is still the one we saw. */
+const TAKE_OVER = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) return 1 end return 0`;
 
 const iso = (ms: string | undefined): string | null =>
   ms && ms !== '' ? new Date(Number(ms)).toISOString() : null;
@@ -100,18 +106,41 @@ export class Records {
   async createBatch(input: NewBatch): Promise<{ batch: BatchRecord; created: boolean }> {
     const batchId = newBatchId();
     if (input.idempotencyKey) {
-      const key = this.idempotencyKey(input.tenantId, input.idempotencyKey);
-      const claimed = await this.redis.set(key, batchId, 'NX');
-      if (claimed !== 'OK') {
-        const existingId = await this.redis.get(key);
-        const existing = existingId ? await this.getBatch(existingId) : null;
-        if (existing) return { batch: existing, created: false };
-        // The request that claimed the key died before writing its batch: take the key over.
-        await this.redis.set(key, batchId);
-      }
+      const existing = await this.claimIdempotencyKey(
+        this.idempotencyKey(input.tenantId, input.idempotencyKey),
+        batchId,
+      );
+      if (existing) return { batch: existing, created: false };
     }
     const now = Date.now();
     const batchKey = this.batchKey(batchId);
+    // Items first, in chunks, the batch record last: until it exists the items are unreachable,
+    // so a crash half-way leaves no half batch for anyone to see.
+    for (let start = 0; start < input.items.length; start += ITEM_STORE_CHUNK) {
+      const rows = input.items
+        .slice(start, start + ITEM_STORE_CHUNK)
+        .map((item, offset) => [
+          newItemId(),
+          start + offset,
+          item.model,
+          item.cloth,
+          item.lower_cloth ?? '',
+          item.cloth_type,
+          item.hd_mode ? 1 : 0,
+          item.external_id ?? '',
+          item.metadata ? JSON.stringify(item.metadata) : '',
+        ]);
+      await this.redis.eval(
+        STORE_ITEMS,
+        1,
+        batchKey,
+        this.itemPrefix(),
+        batchId,
+        input.tenantId,
+        now,
+        JSON.stringify(rows),
+      );
+    }
     const multi = this.redis.multi();
     multi.hset(batchKey, {
       id: batchId,
@@ -130,41 +159,31 @@ export class Records {
       enqueued: 0,
     });
     multi.zadd(this.tenantBatchesKey(input.tenantId), now, batchId);
-    for (let start = 0; start < input.items.length; start += ITEM_STORE_CHUNK) {
-      const chunk = input.items.slice(start, start + ITEM_STORE_CHUNK);
-      const queued: (string | number)[] = [];
-      chunk.forEach((item, offset) => {
-        const idx = start + offset;
-        const itemId = newItemId();
-        queued.push(idx, itemId);
-        multi.hset(this.itemKey(itemId), {
-          id: itemId,
-          batch_id: batchId,
-          tenant_id: input.tenantId,
-          idx,
-          run: 0,
-          status: 'queued',
-          model: item.model,
-          cloth: item.cloth,
-          lower_cloth: item.lower_cloth ?? '',
-          cloth_type: item.cloth_type,
-          hd_mode: item.hd_mode ? 1 : 0,
-          external_id: item.external_id ?? '',
-          metadata: item.metadata ? JSON.stringify(item.metadata) : '',
-          fitroom_task_id: '',
-          attempts: 0,
-          created_at: now,
-          updated_at: now,
-          completed_at: '',
-        });
-      });
-      multi.zadd(`${batchKey}:items`, ...queued);
-      multi.zadd(`${batchKey}:state:queued`, ...queued);
-    }
     await multi.exec();
     const batch = await this.getBatch(batchId);
     if (!batch) throw new Error(`batch ${batchId} vanished right after it was written`);
     return { batch, created: true };
+  }
+
+  /**
+   * Claims an idempotency key for a new batch, or answers the batch that holds it. A claim whose
+   * batch does not appear (its request is still writing, or died) is waited for a moment, then
+   * taken over only if nobody else took it meanwhile.
+   */
+  private async claimIdempotencyKey(key: string, batchId: string): Promise<BatchRecord | null> {
+    for (let attempt = 0; ; attempt++) {
+      if ((await this.redis.set(key, batchId, 'NX')) === 'OK') return null;
+      const holder = await this.redis.get(key);
+      if (!holder) continue;
+      const existing = await this.getBatch(holder);
+      if (existing) return existing;
+      if (attempt < IDEMPOTENCY_WAIT_TRIES) {
+        await sleep(IDEMPOTENCY_WAIT_MS);
+        continue;
+      }
+      const taken = await this.redis.eval(TAKE_OVER, 1, key, holder, batchId);
+      if (taken === 1) return null;
+    }
   }
 
   async markEnqueued(batchId: string): Promise<void> {

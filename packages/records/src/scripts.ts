@@ -91,3 +91,29 @@ ids[#ids + 1] = finished
 ids[#ids + 1] = seq
 return ids
 `;
+
+/**
+ * Writes a chunk of a new batch's items from one compact JSON argument: building the same
+ * writes as ten thousand client-side commands costs far more CPU in Node than in Redis.
+ * KEYS: batch key prefix. ARGV: item key prefix, batch id, tenant id, now, JSON
+ * [[id, idx, model, cloth, lower_cloth, cloth_type, hd(0/1), external_id, metadata], ...].
+ */
+export const STORE_ITEMS = `
+local batchPrefix, itemPrefix = KEYS[1], ARGV[1]
+local batchId, tenantId, now = ARGV[2], ARGV[3], ARGV[4]
+local items = cjson.decode(ARGV[5])
+local positions = {}
+for _, it in ipairs(items) do
+  redis.call('HSET', itemPrefix .. it[1],
+    'id', it[1], 'batch_id', batchId, 'tenant_id', tenantId, 'idx', it[2], 'run', 0,
+    'status', 'queued', 'model', it[3], 'cloth', it[4], 'lower_cloth', it[5],
+    'cloth_type', it[6], 'hd_mode', it[7], 'external_id', it[8], 'metadata', it[9],
+    'fitroom_task_id', '', 'attempts', 0, 'created_at', now, 'updated_at', now,
+    'completed_at', '')
+  positions[#positions + 1] = it[2]
+  positions[#positions + 1] = it[1]
+end
+redis.call('ZADD', batchPrefix .. ':items', unpack(positions))
+redis.call('ZADD', batchPrefix .. ':state:queued', unpack(positions))
+return #items
+`;

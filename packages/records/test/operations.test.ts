@@ -46,4 +46,41 @@ describe('Operations', () => {
       other.redis.disconnect();
     }
   });
+
+  it("keeps a batch's delivery attempts newest first, bounded by limit", async () => {
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      await ops.recordDelivery('bat_d', {
+        event_id: 'msg_1',
+        type: 'item.completed',
+        attempt,
+        ok: attempt === 3,
+        status: attempt === 3 ? 204 : 503,
+        error: attempt === 3 ? null : 'answered 503',
+        duration_ms: 12,
+      });
+    }
+    const all = await ops.deliveries('bat_d');
+    expect(all.map((d) => d.attempt)).toEqual([3, 2, 1]);
+    expect(all[0]).toMatchObject({ ok: true, status: 204, error: null, event_id: 'msg_1' });
+    expect(Date.parse(all[0]!.at)).not.toBeNaN();
+    expect((await ops.deliveries('bat_d', 2)).map((d) => d.attempt)).toEqual([3, 2]);
+    expect(await ops.deliveries('bat_none')).toEqual([]);
+  });
+
+  it('numbers the replays of a batch, and refuses one inside the cooldown', async () => {
+    expect(await ops.claimReplay('bat_r')).toEqual({ replay: 1 });
+    expect(await ops.claimReplay('bat_r')).toEqual({ replay: 2 });
+    // A long cooldown: the second claim is refused with the time left, whatever the machine's speed.
+    expect(await ops.claimReplay('bat_r', 600_000)).toEqual({ replay: 3 });
+    const refused = await ops.claimReplay('bat_r', 600_000);
+    expect(refused.replay).toBeNull();
+    if (refused.replay === null) {
+      expect(refused.retryInMs).toBeGreaterThan(0);
+      expect(refused.retryInMs).toBeLessThanOrEqual(600_000);
+    }
+    // Without a cooldown (operators), a replay is always numbered.
+    expect(await ops.claimReplay('bat_r')).toEqual({ replay: 4 });
+    expect(await ops.claimReplay('bat_other', 600_000)).toEqual({ replay: 1 });
+    expect(await redis.ttl(`${ops.prefix}:batch:bat_r:replays`)).toBeGreaterThan(30 * 86_400);
+  });
 });

@@ -84,6 +84,17 @@ describe('Records', () => {
     expect(other.batch.id).not.toBe(first.batch.id);
   });
 
+  it('answers one batch to concurrent requests with the same idempotency key', async () => {
+    const key = uniqueId('idem');
+    const results = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        records.createBatch({ tenantId: 'acme', items: items(300), idempotencyKey: key }),
+      ),
+    );
+    expect(new Set(results.map((r) => r.batch.id)).size).toBe(1);
+    expect(results.filter((r) => r.created)).toHaveLength(1);
+  });
+
   it('keeps counts exact and finishes the batch exactly once under concurrent workers', async () => {
     const { batch } = await records.createBatch({ tenantId: 'acme', items: items(200) });
     const ids = await records.itemIds(batch.id);
