@@ -8,13 +8,12 @@ import {
   type TryonQueue,
   type WebhookQueue,
 } from '@tryon/queues';
-import type { BatchRecord, Records } from '@tryon/records';
+import { publicBatch, type BatchRecord, type Records } from '@tryon/records';
 import { batchNotFound } from '../errors.js';
 import { ENQUEUE_CHUNK, ENQUEUE_LANES } from '../limits.js';
 import type { ApiMetrics } from '../metrics.js';
 import { expandBatch } from './batch-input.js';
 import { checkImageRefs, checkWebhookUrl, type UrlPolicy } from './refs.js';
-import { publicBatch } from '@tryon/records';
 
 export interface BatchServiceDeps {
   config: Config;
@@ -55,6 +54,8 @@ export class BatchService {
       idempotencyKey: body.idempotency_key,
       metadata: body.metadata,
       priority: body.priority,
+      freshRenders: body.fresh_renders,
+      inputChecks: body.input_checks,
     });
     if (created) {
       this.deps.metrics.batchesSubmitted.inc();
