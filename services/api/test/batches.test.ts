@@ -172,6 +172,34 @@ describe('POST /v1/batches', () => {
     expect(new Set(jobs.map((j) => j?.data.batchId))).toEqual(new Set([batch.id]));
   });
 
+  it('records fresh_renders, input_checks and priority, off and 0 by default', async () => {
+    const [model, cloth] = await uploadImages(2, 77);
+    const item = { model, cloth, cloth_type: 'upper' };
+    const plain = await submit({ items: [item] });
+    expect(plain.json<Batch>()).toMatchObject({
+      fresh_renders: false,
+      input_checks: false,
+      priority: 0,
+    });
+    const asked = await submit({
+      items: [item],
+      fresh_renders: true,
+      input_checks: true,
+      priority: 7,
+    });
+    expect(asked.statusCode).toBe(202);
+    const read = await t.app.inject({
+      method: 'GET',
+      url: `/v1/batches/${asked.json<Batch>().id}`,
+      headers: acme,
+    });
+    expect(read.json<Batch>()).toMatchObject({
+      fresh_renders: true,
+      input_checks: true,
+      priority: 7,
+    });
+  });
+
   it('answers the same batch for a repeated idempotency_key without queueing twice', async () => {
     const body = { items: urlItems(3, 'idem'), idempotency_key: 'order-42' };
     const first = await submit(body);
