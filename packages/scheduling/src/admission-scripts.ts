@@ -126,3 +126,45 @@ redis.call('HDEL', P .. ':adm:inflight:' .. key, itemId)
 redis.call('HDEL', P .. ':adm:assigned', itemId)
 return 1
 `;
+
+/**
+ * Parks a new batch's items in one call (the API does this as it records the batch).
+ * ARGV: prefix, batchId, tenantId, priority, itemId... Returns how many were parked now.
+ */
+export const PARK_MANY = `
+local P, batchId, tenantId = ARGV[1], ARGV[2], ARGV[3]
+local priority = tonumber(ARGV[4])
+local list = P .. ':adm:batch:' .. batchId
+local parked = 0
+for i = 5, #ARGV do
+  local itemId = ARGV[i]
+  if redis.call('HEXISTS', P .. ':adm:assigned', itemId) == 0
+    and redis.call('SADD', P .. ':adm:parked', itemId) == 1 then
+    redis.call('RPUSH', list, itemId)
+    parked = parked + 1
+  end
+end
+if parked == 0 then return 0 end
+local seq = redis.call('INCR', P .. ':adm:seq')
+redis.call('ZADD', P .. ':adm:tenant:' .. tenantId, 'NX', (10 - priority) * 1e12 + seq, batchId)
+if redis.call('ZSCORE', P .. ':adm:tenants', tenantId) == false then
+  local first = redis.call('ZRANGE', P .. ':adm:tenants', 0, 0, 'WITHSCORES')
+  local front = seq
+  if first[2] then front = tonumber(first[2]) - 1 end
+  redis.call('ZADD', P .. ':adm:tenants', front, tenantId)
+end
+return parked
+`;
+
+/** ARGV: prefix. Returns itemId, run, key triples of every admitted item. */
+export const ASSIGNED = `
+local P = ARGV[1]
+local entries = redis.call('HGETALL', P .. ':adm:assigned')
+local out = {}
+for i = 1, #entries, 2 do
+  out[#out + 1] = entries[i]
+  out[#out + 1] = redis.call('HGET', P .. ':item:' .. entries[i], 'run') or '0'
+  out[#out + 1] = entries[i + 1]
+end
+return out
+`;

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { ADMIT, PARK, RELEASE } from './admission-scripts.js';
+import { ADMIT, ASSIGNED, PARK, PARK_MANY, RELEASE } from './admission-scripts.js';
 
 export interface ParkedItem {
   id: string;
@@ -26,6 +26,16 @@ export interface AdmissionStats {
   inFlight: Record<string, number>;
 }
 
+const PARK_CHUNK = 2_000;
+
+function triples(flat: string[]): Admitted[] {
+  const admitted: Admitted[] = [];
+  for (let i = 0; i + 2 < flat.length; i += 3) {
+    admitted.push({ itemId: flat[i]!, run: Number(flat[i + 1]), budgetKey: flat[i + 2]! });
+  }
+  return admitted;
+}
+
 /** The waiting room in front of FitRoom: fair order across tenants, a cap per key. */
 export class Admission {
   constructor(
@@ -47,6 +57,33 @@ export class Admission {
     return parked === 1;
   }
 
+  /** Parks a batch's items at once, in order; items already waiting or admitted are skipped. */
+  async parkMany(
+    batch: { id: string; tenantId: string; priority: number },
+    itemIds: string[],
+  ): Promise<number> {
+    const priority = Math.min(10, Math.max(0, Math.round(batch.priority)));
+    let parked = 0;
+    for (let start = 0; start < itemIds.length; start += PARK_CHUNK) {
+      parked += (await this.redis.eval(
+        PARK_MANY,
+        0,
+        this.prefix,
+        batch.id,
+        batch.tenantId,
+        priority,
+        ...itemIds.slice(start, start + PARK_CHUNK),
+      )) as number;
+    }
+    return parked;
+  }
+
+  /** Every admitted item, with the run its job belongs to. */
+  async assigned(): Promise<Admitted[]> {
+    const flat = (await this.redis.eval(ASSIGNED, 0, this.prefix)) as string[];
+    return triples(flat);
+  }
+
   /**
    * Admits waiting items in fair order while the given keys have room, each to the key with the
    * most room. Keys that are paused must be left out by the caller.
@@ -66,11 +103,7 @@ export class Admission {
       maxAdmissions,
       ...keys.flatMap((k) => [k.budgetKey, k.cap]),
     )) as string[];
-    const admitted: Admitted[] = [];
-    for (let i = 0; i + 2 < flat.length; i += 3) {
-      admitted.push({ itemId: flat[i]!, run: Number(flat[i + 1]), budgetKey: flat[i + 2]! });
-    }
-    return admitted;
+    return triples(flat);
   }
 
   /** The key an item was admitted to, or null while it waits. */

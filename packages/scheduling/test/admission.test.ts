@@ -116,6 +116,17 @@ describe('Admission', () => {
     expect(await admission.assignedKey(ids[7]!)).toBeNull();
   });
 
+  it('parks a whole batch in one call, in order, skipping what already waits', async () => {
+    const { batch } = await records.createBatch({ tenantId: 'acme', items: items(5) });
+    const ids = await records.itemIds(batch.id);
+    const target = { id: batch.id, tenantId: 'acme', priority: 0 };
+    expect(await admission.parkMany(target, ids.slice(0, 2))).toBe(2);
+    expect(await admission.parkMany(target, ids)).toBe(3);
+    const admitted = await admission.admit(oneKey, WEIGHTS, 5);
+    expect(admitted.map((a) => a.itemId)).toEqual(ids);
+    expect((await admission.assigned()).map((a) => a.itemId).sort()).toEqual([...ids].sort());
+  });
+
   it('parks an item once however often it asks, and not again once admitted', async () => {
     const { batchId, ids } = await parkBatch('acme', 1);
     const again = { id: ids[0]!, batchId, tenantId: 'acme', priority: 0 };
