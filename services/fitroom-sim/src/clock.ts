@@ -12,6 +12,8 @@ export class VirtualClock {
   private realAnchor: number;
   private virtualAnchor: number;
   private currentScale: number;
+  /** Earlier anchors (one per scale change, oldest first), so any virtual time maps back. */
+  private readonly past: { real: number; virtual: number; scale: number }[] = [];
 
   constructor(
     scale: number,
@@ -33,6 +35,11 @@ export class VirtualClock {
 
   setScale(scale: number): void {
     const virtual = this.now();
+    this.past.push({
+      real: this.realAnchor,
+      virtual: this.virtualAnchor,
+      scale: this.currentScale,
+    });
     this.realAnchor = this.source();
     this.virtualAnchor = virtual;
     this.currentScale = scale;
@@ -41,5 +48,17 @@ export class VirtualClock {
   /** Real milliseconds corresponding to a FitRoom duration at the current scale. */
   toReal(virtualMs: number): number {
     return virtualMs / this.currentScale;
+  }
+
+  /**
+   * The wall-clock (real) epoch ms at which this clock read `virtualMs`, or will read it if the
+   * scale stays as it is; exact across earlier scale changes.
+   */
+  toRealEpoch(virtualMs: number): number {
+    let anchor = { real: this.realAnchor, virtual: this.virtualAnchor, scale: this.currentScale };
+    for (let i = this.past.length - 1; i >= 0 && virtualMs < anchor.virtual; i--) {
+      anchor = this.past[i] ?? anchor;
+    }
+    return anchor.real + (virtualMs - anchor.virtual) / anchor.scale;
   }
 }

@@ -13,6 +13,9 @@ export type {
   SimKeyStats,
   SimOptions,
   SimStats,
+  SimTaskPage,
+  SimTaskQuery,
+  SimTaskTimes,
 } from './options.js';
 export type { ErrorBody } from './errors.js';
 export type { TaskStatus, TaskView, CreateClothType } from './tasks.js';

@@ -113,10 +113,52 @@ export interface SimStats {
   downloads: Record<string, string>;
 }
 
+/**
+ * One task's timeline in real (wall-clock) epoch milliseconds of the simulator's clock, as
+ * served by GET /_sim/tasks: what a benchmark needs to measure lag and throughput in real time.
+ */
+export interface SimTaskTimes {
+  id: string;
+  /** The API key that created it. */
+  key: string;
+  hd: boolean;
+  outcome: 'COMPLETED' | 'FAILED';
+  created_ms: number;
+  started_ms: number;
+  /** When the task reached its outcome (it may still lie in the future). */
+  completed_ms: number;
+  /** When a status poll first answered COMPLETED or FAILED; null until one did. */
+  seen_ms: number | null;
+  /** Status polls answered 200 for this task. */
+  polls: number;
+}
+
+/** The answer of GET /_sim/tasks: one page of tasks, oldest first. */
+export interface SimTaskPage {
+  /** The simulator's real clock when it answered (epoch ms), to line up other clocks. */
+  now_ms: number;
+  time_scale: number;
+  tasks: SimTaskTimes[];
+  /** Pass as `after` for the next page; null at the end. */
+  next_after: string | null;
+}
+
+/** Filters and paging of GET /_sim/tasks (`?key=&after=&limit=`). */
+export interface SimTaskQuery {
+  /** Only this key's tasks. */
+  key?: string;
+  /** Only tasks with a larger id than this one. */
+  after?: string;
+  /** At most this many tasks (default and maximum 10 000). */
+  limit?: number;
+}
+
 export interface RunningSim {
   /** Base URL, e.g. http://127.0.0.1:41234 (no trailing slash). */
   url: string;
   stats(): SimStats;
+  /** Per-task timelines in real ms (GET /_sim/tasks). */
+  tasks(query?: SimTaskQuery): SimTaskPage;
   /** Change knobs at run time (fault injection); unknown fields are ignored. */
   configure(patch: Partial<SimOptions>): void;
   close(): Promise<void>;

@@ -129,6 +129,24 @@ export function buildServer(sim: Simulator): FastifyInstance {
 
   app.get('/_sim/stats', () => sim.stats());
 
+  app.get<{ Querystring: Record<string, unknown> }>('/_sim/tasks', (request, reply) => {
+    const { key, after, limit } = request.query;
+    const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+    const afterText = text(after);
+    const limitText = text(limit);
+    if (afterText !== undefined && !/^\d{1,16}$/.test(afterText)) {
+      return sendError(reply, 400, 'Your request is invalid: after must be a task id.');
+    }
+    if (limitText !== undefined && !/^[1-9]\d{0,5}$/.test(limitText)) {
+      return sendError(reply, 400, 'Your request is invalid: limit must be a positive integer.');
+    }
+    return sim.taskTimes({
+      ...(text(key) !== undefined && { key: text(key) }),
+      ...(afterText !== undefined && { after: afterText }),
+      ...(limitText !== undefined && { limit: Number(limitText) }),
+    });
+  });
+
   app.get('/_sim/config', () => sim.knobs());
 
   app.post<{ Body: unknown }>('/_sim/config', (request, reply) => {

@@ -36,6 +36,7 @@ export async function startSim(options: SimOptions = {}): Promise<RunningSim> {
   return {
     url,
     stats: () => sim.stats(),
+    tasks: (query) => sim.taskTimes(query),
     configure: (patch) => {
       sim.configure(patch);
     },

@@ -9,6 +9,9 @@ import type {
   SimKeyStats,
   SimOptions,
   SimStats,
+  SimTaskPage,
+  SimTaskQuery,
+  SimTaskTimes,
 } from './options.js';
 import { seededRandom, type Random } from './random.js';
 import { RateWindow } from './rate-window.js';
@@ -56,6 +59,9 @@ export const ROUTES = {
   checkModel: 'POST /api/tryon/input_check/v1/model',
   checkClothes: 'POST /api/tryon/input_check/v1/clothes',
 } as const;
+
+/** Largest page of GET /_sim/tasks. */
+export const MAX_TASK_PAGE = 10_000;
 
 /** The simulated FitRoom: keys, budget, tasks and results, independent of HTTP. */
 export class Simulator {
@@ -245,13 +251,57 @@ export class Simulator {
     const task = this.tasks.get(id);
     if (!task || task.key !== key) throw new HttpError(404, `Task ${id} not found.`);
     const base = this.config.publicUrl ?? linkBase ?? this.baseUrl;
-    return this.tasks.view(task, this.clock.now(), (t) =>
+    const now = this.clock.now();
+    const view = this.tasks.view(task, now, (t) =>
       this.signer.url(
         base,
         t.id,
         this.config.now() + this.clock.toReal(this.config.downloadUrlTtlMs),
       ),
     );
+    task.polls++;
+    if (task.seenAt === undefined && (view.status === 'COMPLETED' || view.status === 'FAILED')) {
+      task.seenAt = now;
+    }
+    return view;
+  }
+
+  /**
+   * Tasks with their times in real epoch ms (the simulator's clock source), oldest first: the
+   * records already kept per task, converted on demand, so nothing is stored for this.
+   */
+  taskTimes(query: SimTaskQuery = {}): SimTaskPage {
+    const limit = Math.max(1, Math.min(MAX_TASK_PAGE, Math.floor(query.limit ?? MAX_TASK_PAGE)));
+    const after = query.after !== undefined ? Number(query.after) : -Infinity;
+    const real = (virtualMs: number): number =>
+      Math.round(this.clock.toRealEpoch(virtualMs) * 10) / 10;
+    const tasks: SimTaskTimes[] = [];
+    let more = false;
+    for (const task of this.tasks.all()) {
+      if (Number(task.id) <= after) continue;
+      if (query.key !== undefined && task.key !== query.key) continue;
+      if (tasks.length === limit) {
+        more = true;
+        break;
+      }
+      tasks.push({
+        id: task.id,
+        key: task.key,
+        hd: task.hd,
+        outcome: task.outcome,
+        created_ms: real(task.createdAt),
+        started_ms: real(task.startedAt),
+        completed_ms: real(task.completedAt),
+        seen_ms: task.seenAt === undefined ? null : real(task.seenAt),
+        polls: task.polls,
+      });
+    }
+    return {
+      now_ms: this.config.now(),
+      time_scale: this.config.timeScale,
+      tasks,
+      next_after: more ? (tasks.at(-1)?.id ?? null) : null,
+    };
   }
 
   async checkModel(form: Form): Promise<ModelCheckResult> {

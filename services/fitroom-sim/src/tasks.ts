@@ -27,6 +27,10 @@ export interface Task {
   outcome: 'COMPLETED' | 'FAILED';
   /** Key of the rendered result (see ResultStore); only for tasks that complete. */
   resultKey: string | undefined;
+  /** Status polls answered for this task (200), for benchmarks. */
+  polls: number;
+  /** When a poll first answered COMPLETED or FAILED, FitRoom time; undefined until then. */
+  seenAt: number | undefined;
 }
 
 /** The Get Task Status answer, fields exactly as (and in the order of) the document's examples. */
@@ -107,6 +111,8 @@ export class TaskStore {
       completedAt: now + duration,
       outcome: fails ? 'FAILED' : 'COMPLETED',
       resultKey: resultKey(!fails),
+      polls: 0,
+      seenAt: undefined,
     };
     this.tasks.set(id, task);
     return task;
@@ -151,6 +157,11 @@ export class TaskStore {
           completed_at,
         };
     }
+  }
+
+  /** Every task, oldest first (ids count up and a Map keeps insertion order). */
+  all(): IterableIterator<Task> {
+    return this.tasks.values();
   }
 
   counts(now: number): { created: number; completed: number; failed: number } {
