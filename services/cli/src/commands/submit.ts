@@ -1,0 +1,147 @@
+import { randomUUID } from 'node:crypto';
+import cliProgress from 'cli-progress';
+import type { Batch, BatchItemInput, ClothType, CreateBatchRequest } from '../api.js';
+import { AssetCache, cacheDir } from '../cache.js';
+import { ApiError, EXIT } from '../errors.js';
+import { localFiles, readImages, type ImageSource, type InputImage } from '../inputs.js';
+import { note, printJson, say, type Context } from '../output.js';
+import { planItems, type PlannedItem } from '../plan.js';
+import { uploadFiles, type UploadResult, type UploadStats } from '../upload.js';
+import { awaitBatch, batchExitCode, summarize } from './batch.js';
+
+export interface SubmitOptions {
+  models: string;
+  garments: string;
+  type: ClothType;
+  lower?: string;
+  hd?: boolean;
+  webhook?: string;
+  fresh?: boolean;
+  priority?: number;
+  idempotencyKey?: string;
+  wait?: boolean;
+  concurrency: number;
+  cache: boolean;
+}
+
+/**
+ * Reads the inputs, uploads what the API does not have yet, submits one batch of every model
+ * with every garment and, with --wait, follows it to the end.
+ */
+export async function submit(ctx: Context, options: SubmitOptions): Promise<number> {
+  const models = await readImages(options.models, 'models');
+  const garments = await readImages(options.garments, 'garments');
+  const lowers = options.lower ? await readImages(options.lower, 'lower') : undefined;
+  const plan = planItems(models, garments, { type: options.type, lowers });
+  const files = await localFiles([...models, ...garments, ...(lowers ?? [])]);
+
+  const cache = options.cache
+    ? await AssetCache.open(cacheDir(), ctx.client.baseUrl, ctx.token)
+    : AssetCache.disabled();
+  let uploads = await upload(ctx, files, cache, options.concurrency);
+  const idempotencyKey = options.idempotencyKey ?? `tryon-cli-${randomUUID()}`;
+  const request = (assets: UploadResult) =>
+    ({
+      items: plan.map((item) => itemInput(item, assets, options.hd ?? false)),
+      idempotency_key: idempotencyKey,
+      ...(options.webhook && { webhook_url: options.webhook }),
+      ...(options.priority !== undefined && { priority: options.priority }),
+      ...(options.fresh && { fresh_renders: true }),
+    }) satisfies CreateBatchRequest;
+
+  let batch: Batch;
+  try {
+    batch = await ctx.client.createBatch(request(uploads));
+  } catch (error) {
+    // The cache named assets the API no longer has (another token, a wiped store): nothing was
+    // queued, so upload those files again and submit once more.
+    if (!(error instanceof ApiError && error.code === 'asset_not_found')) throw error;
+    if (uploads.fromCache.size === 0) throw error;
+    note(ctx, 'The API does not know some cached uploads; uploading them again.');
+    for (const sha of uploads.fromCache) cache.forget(sha);
+    const again = await upload(ctx, files, cache, options.concurrency);
+    uploads = {
+      ...again,
+      stats: { ...again.stats, uploaded: uploads.stats.uploaded + again.stats.uploaded, reused: 0 },
+    };
+    batch = await ctx.client.createBatch(request(uploads));
+  }
+
+  const result = {
+    batch,
+    items: plan.length,
+    idempotency_key: idempotencyKey,
+    uploads: uploads.stats,
+  };
+  if (!options.wait) {
+    if (ctx.json) printJson(result);
+    say(ctx, batch.id);
+    note(ctx, `Submitted ${plan.length} items (${describeUploads(uploads.stats)}).`);
+    note(ctx, `Follow it with: tryon watch ${batch.id}`);
+    return EXIT.ok;
+  }
+
+  say(ctx, batch.id);
+  note(ctx, `Submitted ${plan.length} items (${describeUploads(uploads.stats)}).`);
+  const watched = await awaitBatch(ctx, batch.id);
+  const final = watched.batch ?? batch;
+  if (ctx.json) printJson({ ...result, batch: final, finished: watched.finished });
+  if (!watched.finished) {
+    note(ctx, `Stopped watching; the batch goes on. Follow it with: tryon watch ${batch.id}`);
+    return EXIT.interrupted;
+  }
+  await summarize(ctx, final);
+  return batchExitCode(final);
+}
+
+async function upload(
+  ctx: Context,
+  files: string[],
+  cache: AssetCache,
+  concurrency: number,
+): Promise<UploadResult> {
+  const bar =
+    !ctx.json && process.stderr.isTTY && files.length > 0
+      ? new cliProgress.SingleBar(
+          { format: 'Uploading {bar} {value}/{total} images', hideCursor: true, barsize: 24 },
+          cliProgress.Presets.shades_classic,
+        )
+      : null;
+  let started = false;
+  try {
+    return await uploadFiles(ctx.client, files, {
+      concurrency,
+      cache,
+      onProgress: (sent, toSend) => {
+        if (!bar || toSend === 0) return;
+        if (!started) bar.start(toSend, sent);
+        else bar.update(sent);
+        started = true;
+      },
+    });
+  } finally {
+    if (started) bar?.stop();
+  }
+}
+
+function describeUploads(stats: UploadStats): string {
+  if (stats.files === 0) return 'all images are URLs';
+  return `${stats.unique} images: ${stats.uploaded} uploaded, ${stats.reused} already uploaded`;
+}
+
+function refOf(source: ImageSource, uploads: UploadResult): string {
+  return source.kind === 'url' ? source.url : uploads.assetIds.get(source.path)!;
+}
+
+function itemInput(item: PlannedItem, uploads: UploadResult, hd: boolean): BatchItemInput {
+  const ref = (image: InputImage) => refOf(image.source, uploads);
+  return {
+    model: ref(item.model),
+    cloth: ref(item.garment),
+    ...(item.lower && { lower_cloth: ref(item.lower) }),
+    cloth_type: item.clothType,
+    ...(hd && { hd_mode: true }),
+    external_id: item.externalId,
+    metadata: item.metadata,
+  };
+}

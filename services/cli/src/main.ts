@@ -1,0 +1,239 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { CLOTH_TYPES, TryonClient, type ClothType } from './api.js';
+import { cancel, retry, status, watch } from './commands/batch.js';
+import { download } from './commands/download.js';
+import { submit } from './commands/submit.js';
+import { asCliError, EXIT, EXIT_CODES_HELP, usageError } from './errors.js';
+import { printJson, type Context } from './output.js';
+
+/**
+ * `tryon`: the try-on batch service from a terminal. Run by bin/tryon.js (through tsx);
+ * every command talks to the API only (TRYON_URL, TRYON_TOKEN or --url, --token).
+ */
+
+export const DEFAULT_URL = 'http://127.0.0.1:3000';
+
+interface GlobalOptions {
+  url?: string;
+  token?: string;
+  json?: boolean;
+}
+
+const version = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  }
+).version;
+
+function integer(min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}`);
+    }
+    return n;
+  };
+}
+
+function makeContext(options: GlobalOptions): Context {
+  const url = options.url ?? process.env.TRYON_URL?.trim() ?? DEFAULT_URL;
+  let parsed: URL;
+  try {
+    parsed = new URL(url || DEFAULT_URL);
+  } catch {
+    throw usageError(`the API URL "${url}" is not a URL (TRYON_URL or --url)`);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+    throw usageError(`the API URL "${url}" is not http or https (TRYON_URL or --url)`);
+  }
+  const token = options.token ?? (process.env.TRYON_TOKEN?.trim() || undefined);
+  return {
+    client: new TryonClient({ baseUrl: parsed.href, token }),
+    token,
+    json: options.json ?? false,
+  };
+}
+
+export function buildProgram(
+  run: (options: GlobalOptions, runner: Runner) => Promise<void>,
+): Command {
+  const program = new Command('tryon')
+    .description(
+      'Submit folders of model photos and garments to the try-on batch service, watch the ' +
+        'progress, download the results.',
+    )
+    .version(version)
+    .option('--url <url>', `API base URL (env TRYON_URL, default ${DEFAULT_URL})`)
+    .option('--token <token>', 'API token (env TRYON_TOKEN)')
+    .option('--json', 'print machine-readable JSON only (one document on stdout)')
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', EXIT_CODES_HELP);
+
+  const concurrency = () =>
+    new Option('--concurrency <n>', 'requests at once').argParser(integer(1, 32)).default(4);
+
+  program
+    .command('submit')
+    .description(
+      'Upload images (skipping those already uploaded) and submit one batch of every model ' +
+        'with every garment; prints the batch id.',
+    )
+    .requiredOption(
+      '--models <dir|csv>',
+      'model photos: a directory, a CSV (path or url column) or a file',
+    )
+    .requiredOption('--garments <dir|csv>', 'garment images: a directory, a CSV or a file')
+    .addOption(
+      new Option('--type <type>', "garments' cloth type (a CSV's cloth_type column wins)")
+        .choices(CLOTH_TYPES)
+        .makeOptionMandatory(),
+    )
+    .option(
+      '--lower <dir|csv>',
+      'lower garments for --type combo: one for all, or one per garment in order',
+    )
+    .option('--hd', 'HD mode (slower, finer)')
+    .option('--webhook <url>', "the batch's webhook_url")
+    .option('--fresh', 'render every pair again, even those rendered before')
+    .option(
+      '--priority <n>',
+      "0-10: higher runs earlier among this tenant's batches",
+      integer(0, 10),
+    )
+    .option('--idempotency-key <key>', 'submitting again with the same key answers the same batch')
+    .option('--wait', 'show a live progress bar until the batch has finished')
+    .addOption(concurrency())
+    .option('--no-cache', 'ignore the local cache of uploaded images')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action((options: Record<string, unknown>, command: Command) =>
+      run(command.optsWithGlobals(), (ctx) =>
+        submit(ctx, {
+          models: options.models as string,
+          garments: options.garments as string,
+          type: options.type as ClothType,
+          lower: options.lower as string | undefined,
+          hd: options.hd as boolean | undefined,
+          webhook: options.webhook as string | undefined,
+          fresh: options.fresh as boolean | undefined,
+          priority: options.priority as number | undefined,
+          idempotencyKey: options.idempotencyKey as string | undefined,
+          wait: options.wait as boolean | undefined,
+          concurrency: options.concurrency as number,
+          cache: options.cache as boolean,
+        }),
+      ),
+    );
+
+  program
+    .command('status')
+    .description("A batch's status, counts by state and progress")
+    .argument('<batch>', 'batch id (bat_...)')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action((batch: string, _options: unknown, command: Command) =>
+      run(command.optsWithGlobals(), (ctx) => status(ctx, batch)),
+    );
+
+  program
+    .command('watch')
+    .description('A live progress bar until the batch has finished')
+    .argument('<batch>', 'batch id (bat_...)')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action((batch: string, _options: unknown, command: Command) =>
+      run(command.optsWithGlobals(), (ctx) => watch(ctx, batch)),
+    );
+
+  program
+    .command('download')
+    .description(
+      "Every completed item's image into DIR as <external_id>.<ext>, plus manifest.csv\n" +
+        '(item_id, external_id, model_file, garment_file, status, file, error); files already ' +
+        'there with the same size are skipped.',
+    )
+    .argument('<batch>', 'batch id (bat_...)')
+    .requiredOption('--out <dir>', 'where to write the images and manifest.csv')
+    .addOption(concurrency())
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action((batch: string, options: { out: string; concurrency: number }, command: Command) =>
+      run(command.optsWithGlobals(), (ctx) => download(ctx, batch, options)),
+    );
+
+  program
+    .command('retry')
+    .description("Queue the batch's failed items again")
+    .argument('<batch>', 'batch id (bat_...)')
+    .option('--wait', 'then show the progress bar until the batch has finished')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action((batch: string, options: { wait?: boolean }, command: Command) =>
+      run(command.optsWithGlobals(), (ctx) => retry(ctx, batch, options)),
+    );
+
+  program
+    .command('cancel')
+    .description('Cancel the items that have not started (running ones finish)')
+    .argument('<batch>', 'batch id (bat_...)')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .action((batch: string, _options: unknown, command: Command) =>
+      run(command.optsWithGlobals(), (ctx) => cancel(ctx, batch)),
+    );
+
+  return program;
+}
+
+type Runner = (ctx: Context) => Promise<number>;
+
+/** Parses argv, runs the command and answers the exit code; never throws. */
+export async function main(argv: string[]): Promise<number> {
+  const json = argv.includes('--json');
+  let exitCode: number = EXIT.ok;
+  const program = buildProgram(async (options, runner) => {
+    const ctx = makeContext(options);
+    try {
+      exitCode = await runner(ctx);
+    } finally {
+      await ctx.client.close().catch(() => undefined);
+    }
+  });
+  program.exitOverride();
+  if (json) {
+    // In --json mode a usage error is printed as JSON below, not as commander's text.
+    program.configureOutput({ writeErr: () => undefined, outputError: () => undefined });
+  }
+  for (const command of program.commands) {
+    command.exitOverride();
+    command.configureOutput(program.configureOutput());
+  }
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version end with 0; help shown for a missing command ends with 1: usage.
+      if (error.exitCode === 0) return EXIT.ok;
+      if (json) {
+        printJson({
+          error: {
+            code: 'usage_error',
+            message: error.message.replace(/^error: /, ''),
+            exit_code: EXIT.usage,
+          },
+        });
+      }
+      return EXIT.usage;
+    }
+    const failure = asCliError(error);
+    if (json) {
+      printJson({
+        error: { code: failure.code, message: failure.message, exit_code: failure.exitCode },
+      });
+    } else {
+      process.stderr.write(`tryon: ${failure.message}\n`);
+      if (process.env.TRYON_DEBUG && error instanceof Error) {
+        process.stderr.write(`${error.stack}\n`);
+      }
+    }
+    return failure.exitCode;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));
