@@ -50,11 +50,31 @@ export interface Config {
     concurrency: number;
     imageFetchTimeoutMs: number;
     imageMaxBytes: number;
+    /** BullMQ job lock: a killed worker's running steps are retried this long after it died. */
+    lockDurationMs: number;
+    /** How often BullMQ looks for steps whose worker died. */
+    stalledIntervalMs: number;
+    /** Worker deaths one step job may go through; then its item fails with a reason. */
+    maxStalledCount: number;
+    /** First retry delay of a step that failed for a passing reason; doubles each time. */
+    retryBackoffMs: number;
+    /** How often one worker looks for items whose job vanished and batches left to settle. */
+    sweepIntervalMs: number;
+    /**
+     * FitRoom creates one process has sent and not yet recorded: a process that dies pays for
+     * at most this many tasks twice.
+     */
+    createsInFlight: number;
   };
+  /** Days a finished batch's records (batch, items, counts, deliveries) stay in Redis. */
+  retentionDays: number;
   api: {
     uploadMaxBytes: number;
     maxBatchItems: number;
     resultUrlTtlSeconds: number;
+    /** Requests per tenant in any rolling `rateWindowMs` on /v1 and /api/tryon; 0: no limit. */
+    rateLimit: number;
+    rateWindowMs: number;
   };
 }
 
@@ -154,11 +174,20 @@ export function loadConfig(env: Env = process.env): Config {
       concurrency: read.int('WORKER_CONCURRENCY', 50, 1, 1_000),
       imageFetchTimeoutMs: read.int('IMAGE_FETCH_TIMEOUT_MS', 15_000, 10, 300_000),
       imageMaxBytes: read.int('IMAGE_MAX_BYTES', 20 * MB, 1, 200 * MB),
+      lockDurationMs: read.int('WORKER_LOCK_DURATION_MS', 30_000, 1_000, 3_600_000),
+      stalledIntervalMs: read.int('WORKER_STALLED_INTERVAL_MS', 30_000, 500, 3_600_000),
+      maxStalledCount: read.int('WORKER_MAX_STALLED_COUNT', 3, 0, 100),
+      retryBackoffMs: read.int('TRYON_RETRY_BACKOFF_MS', 2_000, 1, 600_000),
+      sweepIntervalMs: read.int('WORKER_SWEEP_INTERVAL_MS', 60_000, 100, 86_400_000),
+      createsInFlight: read.int('WORKER_CREATES_IN_FLIGHT', 1, 1, 1_000),
     },
+    retentionDays: read.int('RETENTION_DAYS', 30, 1, 3_650),
     api: {
       uploadMaxBytes: read.int('UPLOAD_MAX_BYTES', 25 * MB, 1, 200 * MB),
       maxBatchItems: read.int('MAX_BATCH_ITEMS', 10_000, 1, 100_000),
       resultUrlTtlSeconds: read.int('RESULT_URL_TTL_S', 3_600, 1, 7 * 86_400),
+      rateLimit: read.int('API_RATE_LIMIT', 600, 0, 1_000_000),
+      rateWindowMs: read.int('API_RATE_WINDOW_MS', 60_000, 100, 86_400_000),
     },
   };
 
@@ -193,6 +222,10 @@ export function describeConfig(config: Config): Record<string, unknown> {
             endpoint: config.storage.endpoint ?? 'AWS',
           },
     tenants: config.tenants.length === 0 ? 'open dev tenant' : config.tenants.map((t) => t.id),
+    apiRateLimit:
+      config.api.rateLimit === 0
+        ? 'off'
+        : `${config.api.rateLimit} per ${config.api.rateWindowMs} ms per tenant`,
     admin: config.adminToken ? 'token set' : 'disabled',
     webhookSecret: config.webhooks.secret ? 'set' : 'generated (dev)',
   };

@@ -97,6 +97,24 @@ describe('loadConfig', () => {
     expect(problems).toHaveLength(3);
   });
 
+  it('limits each tenant to 600 API requests per minute by default; 0 turns the limit off', () => {
+    expect(loadConfig({}).api).toMatchObject({ rateLimit: 600, rateWindowMs: 60_000 });
+    const custom = loadConfig({ API_RATE_LIMIT: '20', API_RATE_WINDOW_MS: '1000' });
+    expect(custom.api).toMatchObject({ rateLimit: 20, rateWindowMs: 1_000 });
+    expect(describeConfig(custom).apiRateLimit).toBe('20 per 1000 ms per tenant');
+    const off = loadConfig({ API_RATE_LIMIT: '0' });
+    expect(off.api.rateLimit).toBe(0);
+    expect(describeConfig(off).apiRateLimit).toBe('off');
+    const problems = problemsOf({ API_RATE_LIMIT: '-1', API_RATE_WINDOW_MS: '1.5' });
+    expect(problems).toHaveLength(2);
+    expect(problems.join('\n')).toMatch(/API_RATE_LIMIT must be an integer from 0 to .*"-1"/);
+    expect(problems.join('\n')).toMatch(
+      /API_RATE_WINDOW_MS must be an integer from 100 to .*"1.5"/,
+    );
+    expect(problemsOf({ API_RATE_LIMIT: 'lots' })).toHaveLength(1);
+    expect(problemsOf({ API_RATE_WINDOW_MS: '99' })).toHaveLength(1);
+  });
+
   it('describes itself without secrets or URL credentials', () => {
     const config = loadConfig({
       REDIS_URL: 'redis://user:redis-pass@cache:6379',
@@ -104,9 +122,14 @@ describe('loadConfig', () => {
       API_TOKENS: 'acme:acme-secret-token',
       ADMIN_TOKEN: 'admin-secret-token',
       WEBHOOK_SECRET: 'webhook-master-secret',
+      STORAGE_DRIVER: 's3',
+      S3_BUCKET: 'results',
+      AWS_ACCESS_KEY_ID: 'access-key-id',
+      AWS_SECRET_ACCESS_KEY: 's3-secret-access-key',
     });
     const text = JSON.stringify(describeConfig(config));
     for (const secret of [
+      's3-secret-access-key',
       'redis-pass',
       'fitroom-secret-key',
       'acme-secret-token',
@@ -116,6 +139,48 @@ describe('loadConfig', () => {
       expect(text).not.toContain(secret);
     }
     expect(text).toContain('acme');
+  });
+
+  it('reads crash recovery, retry backoff, sweep and retention settings', () => {
+    expect(loadConfig({}).worker).toMatchObject({
+      lockDurationMs: 30_000,
+      stalledIntervalMs: 30_000,
+      maxStalledCount: 3,
+      retryBackoffMs: 2_000,
+      sweepIntervalMs: 60_000,
+      createsInFlight: 1,
+    });
+    expect(loadConfig({}).retentionDays).toBe(30);
+    const fast = loadConfig({
+      WORKER_LOCK_DURATION_MS: '4000',
+      WORKER_STALLED_INTERVAL_MS: '1000',
+      WORKER_MAX_STALLED_COUNT: '10',
+      TRYON_RETRY_BACKOFF_MS: '50',
+      WORKER_SWEEP_INTERVAL_MS: '500',
+      WORKER_CREATES_IN_FLIGHT: '4',
+      RETENTION_DAYS: '7',
+    });
+    expect(fast.worker).toMatchObject({
+      lockDurationMs: 4_000,
+      stalledIntervalMs: 1_000,
+      maxStalledCount: 10,
+      retryBackoffMs: 50,
+      sweepIntervalMs: 500,
+      createsInFlight: 4,
+    });
+    expect(fast.retentionDays).toBe(7);
+    const problems = problemsOf({
+      WORKER_LOCK_DURATION_MS: '10',
+      WORKER_STALLED_INTERVAL_MS: 'often',
+      WORKER_MAX_STALLED_COUNT: '-1',
+      TRYON_RETRY_BACKOFF_MS: '0',
+      WORKER_SWEEP_INTERVAL_MS: '1.5',
+      WORKER_CREATES_IN_FLIGHT: '0',
+      RETENTION_DAYS: '0',
+    });
+    expect(problems).toHaveLength(7);
+    expect(problems.join('\n')).toMatch(/RETENTION_DAYS must be an integer from 1 to 3650/);
+    expect(problems.join('\n')).toMatch(/WORKER_LOCK_DURATION_MS must be an integer from 1000/);
   });
 });
 

@@ -14,4 +14,5 @@ export {
   type FitroomErrorRecord,
   type ReplayClaim,
 } from './operations.js';
+export { BatchRetention, liveBatchesKey } from './retention.js';
 export { itemResultUrl, publicBatch, publicItem } from './views.js';

@@ -22,6 +22,13 @@ export interface DeliveryAttempt {
   duration_ms: number;
 }
 
+/** KEYS: a key, the key whose expiry it shares (when that one has an expiry). */
+const SHARE_EXPIRY = `
+local left = redis.call('PTTL', KEYS[2])
+if left > 0 then redis.call('PEXPIRE', KEYS[1], left) end
+return left
+`;
+
 const RECENT_ERRORS_KEPT = 100;
 const DELIVERIES_KEPT = 1_000;
 /**
@@ -94,6 +101,8 @@ export class Operations {
       .multi()
       .lpush(this.deliveriesKey(batchId), JSON.stringify(entry))
       .ltrim(this.deliveriesKey(batchId), 0, DELIVERIES_KEPT - 1)
+      // A delivery after the batch's records got their expiry expires with them.
+      .eval(SHARE_EXPIRY, 2, this.deliveriesKey(batchId), `${this.prefix}:batch:${batchId}`)
       .exec();
   }
 

@@ -12,6 +12,7 @@ import {
   type ItemError,
   type ItemStatus,
 } from '@tryon/domain';
+import { BatchRetention, liveBatchesKey } from './retention.js';
 import { MOVE_ALL, STORE_ITEMS, TRANSITION } from './scripts.js';
 
 export interface NewItem {
@@ -159,6 +160,7 @@ export class Records {
       enqueued: 0,
     });
     multi.zadd(this.tenantBatchesKey(input.tenantId), now, batchId);
+    multi.zadd(liveBatchesKey(this.prefix), now, batchId);
     await multi.exec();
     const batch = await this.getBatch(batchId);
     if (!batch) throw new Error(`batch ${batchId} vanished right after it was written`);
@@ -364,6 +366,8 @@ export class Records {
       'fitroom_task_id',
       '',
     ]);
+    // Open again: its records lose the expiry they got when it finished.
+    if (moved.length > 0) await new BatchRetention(this.redis, this.prefix).keepBatch(batchId);
     return { requeued: moved };
   }
 

@@ -53,3 +53,11 @@ export function resultKey(batchId: string, itemId: string, ext: string): string 
   }
   return `results/${batchId}/${itemId}.${extension.toLowerCase()}`;
 }
+
+/** `results/{batch_id}/manifest.json`: what a finished batch produced, next to its results. */
+export function manifestKey(batchId: string): string {
+  if (!SAFE_SEGMENT.test(batchId)) {
+    throw new InvalidKeyError(`results/${batchId}/manifest.json`, 'unsafe batch id');
+  }
+  return `results/${batchId}/manifest.json`;
+}

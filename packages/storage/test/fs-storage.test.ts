@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createStorage,
   InvalidKeyError,
+  manifestKey,
   resultKey,
   StorageError,
   type Storage,
@@ -55,6 +56,11 @@ describe('fs driver specifics', () => {
     expect(await readFile(join(dataDir, 'data', 'results', 'batch_1', 'item_9.png'), 'utf8')).toBe(
       'png bytes',
     );
+  });
+
+  it("keeps a batch's manifest next to its results, and refuses unsafe batch ids", () => {
+    expect(manifestKey('bat_1')).toBe('results/bat_1/manifest.json');
+    expect(() => manifestKey('../bat_1')).toThrow(InvalidKeyError);
   });
 
   it('derives the content type from the extension when the sidecar is gone', async () => {

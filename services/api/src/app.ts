@@ -1,17 +1,23 @@
 import multipart from '@fastify/multipart';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify from 'fastify';
+import { ErrorResponse } from '@tryon/domain';
 import { RateLimiter } from '@tryon/rate-limiter';
-import { Authenticator } from './auth.js';
+import { Authenticator, tenantOf } from './auth.js';
+import { clientErrorHandler, frameworkErrorHandler } from './framework-errors.js';
 import type { ApiDeps, RouteDeps } from './deps.js';
-import { errorHandler, notFoundHandler } from './errors.js';
+import { ApiError, errorHandler, notFoundHandler } from './errors.js';
 import { BatchService } from './lib/batches.js';
+import { nestedDeeperThan } from './lib/json-depth.js';
 import { convertQuery } from './lib/query.js';
-import { DEFAULT_BODY_LIMIT_BYTES, MAX_UPLOAD_FILES } from './limits.js';
+import { TenantLimit } from './lib/tenant-limit.js';
+import { WebhookReplayer } from './lib/webhook-replay.js';
+import { DEFAULT_BODY_LIMIT_BYTES, MAX_JSON_DEPTH, MAX_UPLOAD_FILES } from './limits.js';
 import { loggerOptions, requestId } from './logger.js';
 import { ApiMetrics } from './metrics.js';
 import { registerOpenApi } from './openapi.js';
 import { adminRoutes } from './routes/admin.js';
+import { adminKeyRoutes } from './routes/admin-keys.js';
 import { assetRoutes } from './routes/assets.js';
 import { batchRoutes } from './routes/batches.js';
 import { fitroomCompatRoutes } from './routes/fitroom-compat.js';
@@ -29,6 +35,8 @@ export function buildApp(deps: ApiDeps) {
     logger: deps.logger === false ? false : loggerOptions(config, deps.logger),
     genReqId: requestId,
     bodyLimit: DEFAULT_BODY_LIMIT_BYTES,
+    clientErrorHandler,
+    frameworkErrors: frameworkErrorHandler,
     ajv: {
       // Unknown fields are a 400, never silently dropped; a wrong type is a 400, never coerced
       // (query strings are converted by their schema below, before validation).
@@ -68,6 +76,19 @@ export function buildApp(deps: ApiDeps) {
         lookup: deps.lookup,
       },
     }),
+    replayer: new WebhookReplayer({
+      records: deps.records,
+      operations: deps.operations,
+      webhookQueue: deps.webhookQueue,
+      publicUrl: config.publicUrl,
+      retryScheduleMs: config.webhooks.retryScheduleMs,
+    }),
+    tenantLimit: new TenantLimit({
+      redis: deps.redis,
+      prefix: config.prefix,
+      limit: config.api.rateLimit,
+      windowMs: config.api.rateWindowMs,
+    }),
   };
 
   app.decorateRequest('tenant', null);
@@ -79,8 +100,23 @@ export function buildApp(deps: ApiDeps) {
   app.removeContentTypeParser(['application/json', 'text/plain']);
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    if (body === '' || body.length === 0) done(null, undefined);
-    else void parseJson(request, body as string, done);
+    if (body === '' || body.length === 0) {
+      done(null, undefined);
+      return;
+    }
+    void parseJson(request, body as string, (error, value) => {
+      if (error) done(error, undefined);
+      else if (nestedDeeperThan(value, MAX_JSON_DEPTH)) {
+        done(
+          new ApiError(
+            400,
+            'invalid_json',
+            `body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`,
+          ),
+          undefined,
+        );
+      } else done(null, value);
+    });
   });
 
   // Query strings arrive as text: numbers and booleans are converted by the route's own schema
@@ -116,7 +152,25 @@ export function buildApp(deps: ApiDeps) {
   void app.register(healthRoutes, routeDeps);
   void app.register(
     async (v1) => {
+      // Every tenant route may answer 429 (the per-tenant limit): said once, here, for /docs.
+      v1.addHook('onRoute', (route) => {
+        const response = (route.schema?.response ?? null) as Record<number, unknown> | null;
+        if (response && !(429 in response)) response[429] = ErrorResponse;
+      });
       v1.addHook('onRequest', routeDeps.auth.tenantHook);
+      // After the token check (401 first), before the body is read.
+      v1.addHook('onRequest', async (request) => {
+        const verdict = await routeDeps.tenantLimit.take(tenantOf(request).id, request.log);
+        if (verdict.allowed) return;
+        metrics.rateLimited.inc({ api: 'v1' });
+        throw new ApiError(
+          429,
+          'rate_limited',
+          `too many requests: each tenant may send ${config.api.rateLimit} per ` +
+            `${config.api.rateWindowMs / 1000} s; retry in ${verdict.retryAfterSeconds} s`,
+          verdict.retryAfterSeconds,
+        );
+      });
       await v1.register(assetRoutes, routeDeps);
       await v1.register(batchRoutes, routeDeps);
       await v1.register(itemRoutes, routeDeps);
@@ -130,6 +184,7 @@ export function buildApp(deps: ApiDeps) {
     async (admin) => {
       admin.addHook('onRequest', routeDeps.auth.adminHook);
       await admin.register(adminRoutes, routeDeps);
+      await admin.register(adminKeyRoutes, routeDeps);
     },
     { prefix: '/admin' },
   );

@@ -7,6 +7,8 @@ import type { Storage } from '@tryon/storage';
 import type { LookupFn } from '@tryon/webhooks';
 import type { Authenticator } from './auth.js';
 import type { BatchService } from './lib/batches.js';
+import type { TenantLimit } from './lib/tenant-limit.js';
+import type { WebhookReplayer } from './lib/webhook-replay.js';
 import type { ApiLoggerOptions } from './logger.js';
 import type { ApiMetrics } from './metrics.js';
 
@@ -33,4 +35,7 @@ export interface RouteDeps extends Omit<ApiDeps, 'limiter' | 'logger'> {
   auth: Authenticator;
   metrics: ApiMetrics;
   batches: BatchService;
+  replayer: WebhookReplayer;
+  /** The per-tenant request limit (API_RATE_LIMIT per API_RATE_WINDOW_MS). */
+  tenantLimit: TenantLimit;
 }

@@ -11,6 +11,8 @@ export class ApiError extends Error {
     readonly statusCode: number,
     readonly code: string,
     message: string,
+    /** Seconds, sent as Retry-After (429). */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
   }
@@ -59,6 +61,7 @@ interface Answer {
   status: number;
   code: string;
   message: string;
+  retryAfterSeconds?: number;
 }
 
 /** Fastify's and @fastify/multipart's own 4xx errors, by their code. */
@@ -96,7 +99,12 @@ const KNOWN: Record<string, { status: number; code: string; message?: string }> 
 
 export function describeError(error: unknown): Answer {
   if (error instanceof ApiError) {
-    return { status: error.statusCode, code: error.code, message: error.message };
+    return {
+      status: error.statusCode,
+      code: error.code,
+      message: error.message,
+      ...(error.retryAfterSeconds !== undefined && { retryAfterSeconds: error.retryAfterSeconds }),
+    };
   }
   const e = error as Partial<FastifyError> & { validation?: AjvError[] };
   if (Array.isArray(e.validation)) {
@@ -130,14 +138,57 @@ export function describeError(error: unknown): Answer {
   };
 }
 
+/** How much of an unread body is still read (and dropped) after an error answer, and how long. */
+const LINGER_BYTES = 32 * 1024 * 1024;
+const LINGER_MS = 10_000;
+
+/**
+ * An error answered before the body was read to the end (413 too large, 415, 401, 429) leaves
+ * the client still sending. Closing at once (Fastify asks for it after a body-parser error)
+ * makes the kernel answer the rest with a reset, which can reach the client before it has read
+ * the answer (it sees EPIPE or ECONNRESET instead). So the rest is read and dropped, up to
+ * LINGER_BYTES or LINGER_MS, keeping the connection; past that it is cut: a client that sends
+ * far more than any limit cannot make the server read it all.
+ */
+export function lingerOnRefusedBody(request: FastifyRequest, reply: FastifyReply): void {
+  const raw = request.raw;
+  if (raw.complete || raw.destroyed) return;
+  reply.removeHeader('connection');
+  let read = 0;
+  const cut = () => {
+    cleanup();
+    raw.socket?.destroy();
+  };
+  const timer = setTimeout(cut, LINGER_MS);
+  timer.unref();
+  const onData = (chunk: Buffer) => {
+    read += chunk.length;
+    if (read > LINGER_BYTES) cut();
+  };
+  const cleanup = () => {
+    clearTimeout(timer);
+    raw.off('data', onData);
+    raw.off('end', cleanup);
+    raw.off('close', cleanup);
+  };
+  raw.on('data', onData);
+  raw.once('end', cleanup);
+  raw.once('close', cleanup);
+  raw.resume();
+}
+
 export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply): void {
   const answer = describeError(error);
+  lingerOnRefusedBody(request, reply);
   if (answer.status >= 500) {
     request.log.error({ err: error }, 'request failed');
   } else {
     request.log.info({ status: answer.status, code: answer.code }, answer.message);
   }
   if (answer.status === 401) reply.header('www-authenticate', 'Bearer');
+  if (answer.retryAfterSeconds !== undefined) {
+    reply.header('retry-after', String(answer.retryAfterSeconds));
+  }
   void reply.status(answer.status).send({ error: { code: answer.code, message: answer.message } });
 }
 

@@ -34,3 +34,15 @@ export const INPUT_CHECK_MAX_WAIT_MS = 10_000;
 /** Parts of a FitRoom-compatible multipart request (FitRoom's forms have at most five). */
 export const FITROOM_FORM_MAX_FILES = 8;
 export const FITROOM_FORM_MAX_FIELDS = 16;
+/**
+ * Deepest nesting of arrays and objects accepted in a JSON body. Parsing is iterative, but
+ * serialising (metadata is stored and echoed as JSON) recurses: a body nested a million levels
+ * deep would overflow the stack. Real metadata is a few levels deep.
+ */
+export const MAX_JSON_DEPTH = 64;
+/** A tenant may replay a batch's webhook events once per this long (operators any time). */
+export const REPLAY_COOLDOWN_MS = 10_000;
+/** Items read per page while a replay queues their events. */
+export const REPLAY_PAGE = 500;
+/** Most delivery attempts one GET .../deliveries answers (the worker keeps the last 1,000). */
+export const DELIVERIES_MAX_LIMIT = 1_000;

@@ -20,6 +20,7 @@ export class ApiMetrics {
   readonly httpDuration: Histogram<'method' | 'route' | 'status_code'>;
   readonly batchesSubmitted: Counter;
   readonly itemsSubmitted: Counter;
+  readonly rateLimited: Counter<'api'>;
 
   constructor(queues: { tryon: TryonQueue; webhooks: WebhookQueue }) {
     collectDefaultMetrics({ register: this.registry });
@@ -38,6 +39,12 @@ export class ApiMetrics {
     this.itemsSubmitted = new Counter({
       name: 'tryon_items_submitted_total',
       help: 'Items in the batches accepted by POST /v1/batches',
+      registers: [this.registry],
+    });
+    this.rateLimited = new Counter({
+      name: 'tryon_api_rate_limited_total',
+      help: 'Requests refused with 429 by the per-tenant limit (API_RATE_LIMIT), by API',
+      labelNames: ['api'],
       registers: [this.registry],
     });
     new Gauge({

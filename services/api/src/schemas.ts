@@ -1,5 +1,6 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import { Batch, ErrorResponse } from '@tryon/domain';
+import { DELIVERIES_MAX_LIMIT } from './limits.js';
 
 /**
  * Shapes only the API has (route params, admin and health answers). The shared ones (Batch,
@@ -22,6 +23,61 @@ export const WebhookSecret = Type.Object({
     description: 'This tenant\'s Standard Webhooks signing secret ("whsec_" + base64)',
   }),
 });
+
+export const DeliveriesQuery = Type.Object(
+  {
+    limit: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: DELIVERIES_MAX_LIMIT,
+        default: 100,
+        description: 'How many attempts, newest first',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const WebhookDelivery = Type.Object(
+  {
+    at: Type.String({ format: 'date-time', description: 'When the attempt ended' }),
+    event_id: Type.String({ description: 'The webhook-id header: the same on every attempt' }),
+    type: Type.String({ description: 'item.completed, item.failed or batch.completed' }),
+    attempt: Type.Integer({ minimum: 1, description: "1 for the event's first attempt" }),
+    ok: Type.Boolean({ description: 'The receiver answered 2xx' }),
+    status: Type.Union([Type.Integer(), Type.Null()], {
+      description: "The receiver's HTTP status; null when none arrived",
+    }),
+    error: Type.Union([Type.String(), Type.Null()], { description: 'Why the attempt failed' }),
+    duration_ms: Type.Number({ minimum: 0 }),
+  },
+  { $id: 'WebhookDelivery' },
+);
+
+export const DeliveryList = Type.Object(
+  {
+    deliveries: Type.Array(WebhookDelivery, {
+      description: "The batch's webhook delivery attempts, newest first (the last 1,000 kept)",
+    }),
+  },
+  { $id: 'WebhookDeliveries' },
+);
+
+const EventCount = Type.Integer({ minimum: 0 });
+
+export const ReplayAnswer = Type.Object(
+  {
+    batch_id: Type.String(),
+    replay: Type.Integer({ minimum: 1, description: "This replay's number for the batch" }),
+    events: Type.Integer({ minimum: 0, description: 'Events queued for delivery' }),
+    by_type: Type.Object({
+      'item.completed': EventCount,
+      'item.failed': EventCount,
+      'batch.completed': EventCount,
+    }),
+  },
+  { $id: 'WebhookReplay' },
+);
 
 /** POST /v1/assets, for the OpenAPI document only: the route streams the parts itself. */
 export const UploadBody = Type.Object(

@@ -2,6 +2,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Batch, Item, ItemsPage } from '@tryon/domain';
 import { tryonJobId } from '@tryon/queues';
+import { Admission } from '@tryon/scheduling';
 import { makeImage } from '@tryon/testing';
 import { auth, buildTestApp, imageUrl, multipart, TOKENS, type TestApp } from './helper.js';
 
@@ -415,7 +416,7 @@ describe('a 10,000-item batch', () => {
   });
   afterAll(() => big.close());
 
-  it('is accepted with 202 and every item has its job', async () => {
+  it('is accepted with 202, every item has its job, asleep in the admission line', async () => {
     const res = await big.app.inject({
       method: 'POST',
       url: '/v1/batches',
@@ -425,12 +426,21 @@ describe('a 10,000-item batch', () => {
     expect(res.statusCode).toBe(202);
     const batch = res.json<Batch>();
     expect(batch.counts).toMatchObject({ total: 10_000, queued: 10_000 });
-    const counts = await big.tryonQueue.getJobCounts('waiting');
-    expect(counts.waiting).toBe(10_000);
+    // The jobs sleep until admitted (no worker work for waiting items), in submission order.
+    const counts = await big.tryonQueue.getJobCounts('waiting', 'delayed');
+    expect(counts).toEqual({ waiting: 0, delayed: 10_000 });
+    const admission = new Admission(big.redis, big.config.prefix);
+    const admitted = await admission.admit(
+      [{ budgetKey: 'k', cap: 1 }],
+      { normal: 0.1, hd: 0.1 },
+      3,
+    );
     const ids = await big.records.itemIds(batch.id);
     expect(ids).toHaveLength(10_000);
     for (const id of [ids[0]!, ids[4_999]!, ids[9_999]!]) {
       expect((await big.tryonQueue.getJob(tryonJobId(id, 0)))?.data.batchId).toBe(batch.id);
     }
+    expect(admitted.map((a) => a.itemId)).toEqual(ids.slice(0, admitted.length));
+    expect(admitted.length).toBeGreaterThan(0);
   });
 });

@@ -35,7 +35,7 @@ describe('health, readiness, metrics and docs', () => {
     );
     expect(res.body).toContain('tryon_batches_submitted_total 1');
     expect(res.body).toContain('tryon_items_submitted_total 1');
-    expect(res.body).toContain('tryon_queue_jobs{queue="tryon",state="waiting"} 1');
+    expect(res.body).toContain('tryon_queue_jobs{queue="tryon",state="delayed"} 1');
     expect(res.body).toContain('process_cpu_seconds_total');
   });
 
@@ -44,12 +44,16 @@ describe('health, readiness, metrics and docs', () => {
     expect(res.statusCode).toBe(200);
     const doc = res.json<{
       paths: Record<string, Record<string, Record<string, unknown>>>;
-      components: { securitySchemes: Record<string, unknown> };
+      components: { securitySchemes: Record<string, unknown>; schemas: Record<string, unknown> };
       security: unknown[];
     }>();
     expect(Object.keys(doc.paths).sort()).toEqual(
       [
         '/admin/status',
+        '/admin/batches/{id}/deliveries',
+        '/admin/batches/{id}/webhooks/replay',
+        '/admin/keys',
+        '/admin/keys/{budgetKey}/resume',
         '/api/tryon/input_check/v1/clothes',
         '/api/tryon/input_check/v1/model',
         '/api/tryon/v2/results/{id}',
@@ -62,8 +66,10 @@ describe('health, readiness, metrics and docs', () => {
         '/v1/batches',
         '/v1/batches/{id}',
         '/v1/batches/{id}/cancel',
+        '/v1/batches/{id}/deliveries',
         '/v1/batches/{id}/items',
         '/v1/batches/{id}/retry',
+        '/v1/batches/{id}/webhooks/replay',
         '/v1/items/{id}',
         '/v1/items/{id}/result',
         '/v1/webhooks/secret',
@@ -77,8 +83,24 @@ describe('health, readiness, metrics and docs', () => {
     const create = doc.paths['/v1/batches']!.post!;
     expect(create.requestBody).toBeDefined();
     expect(Object.keys(create.responses as object)).toEqual(
-      expect.arrayContaining(['200', '202', '400', '401', '413', '415', '422']),
+      expect.arrayContaining(['200', '202', '400', '401', '413', '415', '422', '429']),
     );
+    // Every tenant route documents the per-tenant limit's 429.
+    for (const [path, methods] of Object.entries(doc.paths)) {
+      if (!path.startsWith('/v1/')) continue;
+      for (const operation of Object.values(methods)) {
+        expect(Object.keys(operation.responses as object), path).toContain('429');
+      }
+    }
+    const replay = doc.paths['/v1/batches/{id}/webhooks/replay']!.post!;
+    expect(Object.keys(replay.responses as object)).toEqual(
+      expect.arrayContaining(['202', '404', '409', '429']),
+    );
+    expect(JSON.stringify(replay.responses)).toContain('by_type');
+    expect(JSON.stringify(doc.paths['/v1/batches/{id}/deliveries']!.get)).toContain(
+      '#/components/schemas/WebhookDelivery',
+    );
+    expect(JSON.stringify(doc.components.schemas.WebhookDelivery)).toContain('duration_ms');
     expect(JSON.stringify(create.requestBody)).toContain('cloth_type');
     expect(JSON.stringify(doc.paths['/v1/assets']!.post!.requestBody)).toContain(
       'multipart/form-data',

@@ -202,7 +202,7 @@ describe('GET /admin/status', () => {
     const status = res.json<Record<string, unknown>>();
     expect(status).toMatchObject({
       queues: {
-        tryon: { name: 'tryon', paused: false, counts: { waiting: 1, active: 0 } },
+        tryon: { name: 'tryon', paused: false, counts: { waiting: 0, delayed: 1, active: 0 } },
         webhooks: { name: 'webhooks', paused: false, counts: { waiting: 0 } },
       },
       budgets: [

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import { tryonJobId, type TryonQueue } from '@tryon/queues';
+import { tryonJob, tryonJobId, type TryonQueue } from '@tryon/queues';
+import type { Records } from '@tryon/records';
 import {
   firstPollDelayMs,
   keyCap,
@@ -9,8 +10,12 @@ import {
 } from '@tryon/scheduling';
 import type { BudgetMonitor } from './budget-monitor.js';
 
+/** Every this many ticks the admitter looks for admitted jobs still asleep. */
+const SWEEP_EVERY_TICKS = 40;
+
 export interface AdmitterOptions {
   admission: Admission;
+  records: Records;
   monitor: BudgetMonitor;
   durations: DurationModel;
   pollPolicy: PollPolicy;
@@ -68,19 +73,38 @@ export class Admitter {
     return 1 / Math.max(1, firstPollDelayMs(pollPolicy, durations.estimate(mode), 1));
   }
 
+  private ticks = 0;
+
   private async tick(): Promise<void> {
-    const { admission, monitor, queue, rateLimit, rateWindowMs } = this.options;
+    const { admission, monitor, rateLimit, rateWindowMs } = this.options;
+    // Now and then, wake admitted items whose promotion was lost (an admitter that died
+    // between admitting and promoting): there are only a few per key.
+    if (this.ticks++ % SWEEP_EVERY_TICKS === 0) await this.wake(await admission.assigned());
     const cap = keyCap(rateLimit, rateWindowMs);
     const rooms = monitor.usableKeys().map((budgetKey) => ({ budgetKey, cap }));
     const admitted = await admission.admit(rooms, {
       normal: this.weight('normal'),
       hd: this.weight('hd'),
     });
+    await this.wake(admitted);
+  }
+
+  /** Promotes the jobs of admitted items that are still asleep. */
+  private async wake(admitted: { itemId: string; run: number }[]): Promise<void> {
     await Promise.all(
       admitted.map(async ({ itemId, run }) => {
-        const job = await queue.getJob(tryonJobId(itemId, run));
+        const job = await this.options.queue.getJob(tryonJobId(itemId, run));
+        if (!job) {
+          // The request that recorded the batch died before its jobs were queued.
+          const item = await this.options.records.getItem(itemId);
+          if (item?.status === 'queued') {
+            const { name, data, opts } = tryonJob(item);
+            await this.options.queue.add(name, data, opts);
+          }
+          return;
+        }
         // Not delayed: it has not parked yet, or is already running; it will see its key.
-        if (job && (await job.isDelayed())) await job.promote().catch(() => undefined);
+        if (await job.isDelayed()) await job.promote().catch(() => undefined);
       }),
     );
   }

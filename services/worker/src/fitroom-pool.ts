@@ -1,7 +1,15 @@
-import { FitRoomClient, FitRoomRateLimitedError, type FitRoomError } from '@tryon/fitroom-client';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import {
+  FitRoomClient,
+  FitRoomRateLimitedError,
+  type CreateTaskInput,
+  type CreateTaskResult,
+  type FitRoomError,
+} from '@tryon/fitroom-client';
 import { RateLimiter, budgetKeyFor } from '@tryon/rate-limiter';
 import type { Operations } from '@tryon/records';
 import type { Logger } from 'pino';
+import { Semaphore } from './semaphore.js';
 
 export interface PooledKey {
   budgetKey: string;
@@ -15,6 +23,8 @@ export interface FitRoomPoolOptions {
   operations: Operations;
   timeoutMs: number;
   downloadTimeoutMs: number;
+  /** FitRoom creates this process has sent and not yet recorded, at most (see createTask). */
+  createsInFlight: number;
   logger: Logger;
 }
 
@@ -30,12 +40,16 @@ export class FitRoomPool {
   private readonly limiter: RateLimiter;
   private readonly operations: Operations;
   private readonly logger: Logger;
+  private readonly createGate: Semaphore;
+  /** The create call a budget token is being taken for (see createTask). */
+  private readonly createCall = new AsyncLocalStorage<{ exit?: () => void }>();
 
   constructor(options: FitRoomPoolOptions) {
     if (options.apiKeys.length === 0) throw new Error('FitRoomPool needs at least one API key');
     this.limiter = options.limiter;
     this.operations = options.operations;
     this.logger = options.logger;
+    this.createGate = new Semaphore(options.createsInFlight);
     this.keys = options.apiKeys.map((apiKey) => {
       const budgetKey = budgetKeyFor(apiKey);
       const client = new FitRoomClient({
@@ -43,17 +57,41 @@ export class FitRoomPool {
         apiKey,
         timeoutMs: options.timeoutMs,
         downloadTimeoutMs: options.downloadTimeoutMs,
-        beforeRequest: async ({ signal }) => {
+        beforeRequest: async ({ signal, operation }) => {
           const token = await this.limiter.acquire(budgetKey, signal);
-          return () => {
+          const release = () => {
             this.limiter.release(token).catch((error: unknown) => {
               this.logger.warn({ err: error, budgetKey }, 'could not release a budget slot');
             });
           };
+          // A create waits for its place once it holds its token, so no key waits on another's budget.
+          const call = operation === 'createTask' ? this.createCall.getStore() : undefined;
+          if (call) call.exit = await this.createGate.acquire();
+          return release;
         },
       });
       return { budgetKey, client };
     });
+  }
+
+  /**
+   * Creates a task and has `record` save its id before the place is given to another create of
+   * this process. A task created but not recorded is paid again after a crash, so a process
+   * that dies costs at most `createsInFlight` extra tasks.
+   */
+  async createTask(
+    key: PooledKey,
+    input: CreateTaskInput,
+    record: (created: CreateTaskResult) => Promise<unknown>,
+  ): Promise<CreateTaskResult> {
+    const call: { exit?: () => void } = {};
+    try {
+      const created = await this.createCall.run(call, () => key.client.createTask(input));
+      await record(created);
+      return created;
+    } finally {
+      call.exit?.();
+    }
   }
 
   byBudgetKey(budgetKey: string): PooledKey | undefined {

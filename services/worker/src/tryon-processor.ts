@@ -63,6 +63,8 @@ export interface TryonDeps {
   pausedRecheckMs: number;
   webhookRetryScheduleMs: number[];
   publicUrl: string;
+  /** The batch just finished (this caller's change finished it): manifest and expiry. */
+  onBatchFinished?(batchId: string): Promise<void>;
   logger: Logger;
 }
 
@@ -135,6 +137,7 @@ export function createTryonProcessor(deps: TryonDeps) {
     await operations.taskEnded(item.id);
     await releaseSlot(item.id);
     if (!transition.changed) return;
+    if (transition.batchFinished) await deps.onBatchFinished?.(item.batch_id);
     await emitEvents(item, outcome === 'completed' ? 'item.completed' : 'item.failed', transition);
   }
 
@@ -240,6 +243,9 @@ export function createTryonProcessor(deps: TryonDeps) {
           // Wait in line until admitted: the admitter promotes this job when a key has room.
           const assigned = data.budgetKey ?? (await deps.admission.assignedKey(item.id));
           if (!assigned) {
+            // Back in line after losing its key (401, 402): queued again, as admission only
+            // takes queued items (and cancel may take it: it has no task).
+            if (item.status === 'running') await records.transition(item, ['running'], 'queued');
             const batch = await records.getBatch(item.batch_id);
             await job.moveToDelayed(Date.now() + deps.parkRecheckMs, token);
             await deps.admission.park({
@@ -276,17 +282,18 @@ export function createTryonProcessor(deps: TryonDeps) {
             data = await save(job, { ...data, step: 'prepare', inputs: undefined });
             break;
           }
-          const created = await key.client.createTask(createInput(item, images));
           // The task id goes into the job before anything else: a crash from here on resumes
           // polling this task instead of paying for another.
-          await save(job, {
-            ...data,
-            step: 'poll',
-            taskId: created.task_id,
-            budgetKey: key.budgetKey,
-            taskCreatedAt: Date.now(),
-            polls: 0,
-          });
+          const created = await pool.createTask(key, createInput(item, images), (task) =>
+            save(job, {
+              ...data,
+              step: 'poll',
+              taskId: task.task_id,
+              budgetKey: key.budgetKey,
+              taskCreatedAt: Date.now(),
+              polls: 0,
+            }),
+          );
           await records.updateItem(item.id, {
             fitroom_task_id: created.task_id,
             attempts: item.attempts + 1,
@@ -401,6 +408,10 @@ export function createTryonProcessor(deps: TryonDeps) {
           } catch (error) {
             if (error instanceof FitRoomDownloadExpiredError) {
               // A poll answers a fresh signed URL.
+              logger.info(
+                { jobId: job.id, itemId: item.id, taskId: data.taskId },
+                'download link expired; polling for a fresh one',
+              );
               data = await save(job, { ...data, step: 'poll', downloadUrl: undefined });
               break;
             }
@@ -495,10 +506,20 @@ export function createTryonProcessor(deps: TryonDeps) {
     throw error;
   }
 
-  return async function processTryon(
-    job: Job<TryonJobData>,
-    token?: string,
-  ): Promise<TryonOutcome> {
+  /**
+   * Fails an item whose job ended for good without finishing it (BullMQ gave up on a job that
+   * kept losing its worker, or the sweep found such a job). False when the item is not open or
+   * has moved on to another run.
+   */
+  async function abandon(itemId: string, jobId: string, reason: ItemError): Promise<boolean> {
+    const item = await records.getItem(itemId);
+    if (!item || tryonJobId(item.id, item.run) !== jobId) return false;
+    if (item.status !== 'queued' && item.status !== 'running') return false;
+    await finishItem(item, 'failed', reason);
+    return true;
+  }
+
+  async function processTryon(job: Job<TryonJobData>, token?: string): Promise<TryonOutcome> {
     const item = await records.getItem(job.data.itemId);
     if (!item) return 'item_gone';
     if (tryonJobId(item.id, item.run) !== job.id) return 'stale_run';
@@ -522,6 +543,12 @@ export function createTryonProcessor(deps: TryonDeps) {
         return 'failed';
       }
       if (error instanceof BudgetPausedError) {
+        if (job.data.step === 'create' && error.retryInMs > deps.parkRecheckMs) {
+          // Admitted to a key that is out for long (401, 402) before the admitter knew: line up
+          // again for a usable one instead of waiting out the pause.
+          await releaseSlot(item.id);
+          await job.updateData({ ...job.data, budgetKey: undefined });
+        }
         return delay(job, token, Math.min(error.retryInMs, deps.pausedRecheckMs));
       }
       if (isFitRoomError(error)) {
@@ -542,5 +569,7 @@ export function createTryonProcessor(deps: TryonDeps) {
       });
       return 'failed';
     }
-  };
+  }
+
+  return Object.assign(processTryon, { abandon });
 }

@@ -7,16 +7,20 @@ import {
   createWebhookQueue,
   redisConnection,
   redisDurabilityProblems,
+  tryonRetryDelay,
 } from '@tryon/queues';
 import { RateLimiter } from '@tryon/rate-limiter';
-import { Operations, Records } from '@tryon/records';
+import { BatchRetention, Operations, Records } from '@tryon/records';
 import { createStorage } from '@tryon/storage';
 import { Admission, DurationModel, defaultPollPolicy } from '@tryon/scheduling';
 import { createSafeDispatcher, webhookRetryDelay } from '@tryon/webhooks';
 import { Admitter } from './admitter.js';
+import { BatchSettler } from './batch-settler.js';
 import { BudgetMonitor } from './budget-monitor.js';
 import { FitRoomPool } from './fitroom-pool.js';
+import { configureImageLibrary } from './prepare.js';
 import { ResultCache } from './result-cache.js';
+import { Sweeper, endedJobReason } from './sweeper.js';
 import { createTryonProcessor } from './tryon-processor.js';
 import { createWebhookProcessor } from './webhook-processor.js';
 
@@ -44,7 +48,12 @@ export async function startWorker(
     options.logger ?? createLogger({ service: 'tryon-worker', level: config.logLevel });
   const redis = redisConnection(config.redisUrl);
   const bullConnection = redisConnection(config.redisUrl);
+  // Without a listener ioredis prints every failed reconnect as an unhandled error event.
+  for (const connection of [redis, bullConnection]) {
+    connection.on('error', (error: Error) => logger.warn({ err: error }, 'redis connection error'));
+  }
   for (const problem of await redisDurabilityProblems(redis)) logger.warn(problem);
+  configureImageLibrary();
   const records = new Records(redis, config.prefix);
   const operations = new Operations(redis, config.prefix);
   const storage = createStorage(config.storage);
@@ -63,6 +72,7 @@ export async function startWorker(
     operations,
     timeoutMs: config.fitroom.timeoutMs,
     downloadTimeoutMs: config.fitroom.downloadTimeoutMs,
+    createsInFlight: config.worker.createsInFlight,
     logger,
   });
   const webhookQueue = createWebhookQueue(bullConnection, config.prefix);
@@ -91,6 +101,7 @@ export async function startWorker(
   const admission = new Admission(redis, config.prefix);
   const admitter = new Admitter({
     admission,
+    records,
     monitor,
     durations,
     pollPolicy,
@@ -105,44 +116,63 @@ export async function startWorker(
     connectTimeoutMs: 10_000,
   });
   const masterSecret = config.webhooks.secret ?? (await operations.devWebhookSecret());
+  const retention = new BatchRetention(redis, config.prefix);
+  const settler = new BatchSettler({
+    records,
+    retention,
+    storage,
+    retentionMs: config.retentionDays * 86_400_000,
+    logger,
+  });
+  // How soon a killed worker's running steps are retried, and how many deaths a job survives.
+  const crashRecovery = {
+    lockDuration: config.worker.lockDurationMs,
+    stalledInterval: config.worker.stalledIntervalMs,
+    maxStalledCount: config.worker.maxStalledCount,
+  };
 
-  const tryonWorker = new Worker<TryonJobData>(
-    QUEUES.tryon,
-    createTryonProcessor({
-      records,
-      operations,
-      storage,
-      pool,
-      webhookQueue,
-      prepare: {
-        records,
-        storage,
-        dispatcher,
-        fetchTimeoutMs: config.worker.imageFetchTimeoutMs,
-        maxBytes: config.worker.imageMaxBytes,
-      },
-      resultCache: new ResultCache(redis, config.prefix),
-      admission,
-      durations,
-      pollPolicy,
-      utilization: (budgetKey) => monitor.utilization(budgetKey),
-      onSlotReleased: () => admitter.poke(),
-      // Parked jobs are woken by the admitter; this is only the net under a lost wake-up.
-      parkRecheckMs: Math.max(60_000, 5 * rateWindowMs),
-      taskTimeoutMs: config.fitroom.taskTimeoutMs,
-      failedTaskRetries: config.fitroom.failedTaskRetries,
-      pausedRecheckMs: Math.max(50, Math.round(config.fitroom.rateWindowMs / 12)),
-      webhookRetryScheduleMs: config.webhooks.retryScheduleMs,
-      publicUrl: config.publicUrl,
-      logger,
-    }),
-    {
-      connection: bullConnection,
+  const processTryon = createTryonProcessor({
+    records,
+    operations,
+    storage,
+    pool,
+    webhookQueue,
+    prepare: {
+      redis,
       prefix: config.prefix,
-      concurrency: config.worker.concurrency,
-      autorun: false,
+      records,
+      storage,
+      dispatcher,
+      fetchTimeoutMs: config.worker.imageFetchTimeoutMs,
+      maxBytes: config.worker.imageMaxBytes,
     },
-  );
+    resultCache: new ResultCache(redis, config.prefix),
+    admission,
+    durations,
+    pollPolicy,
+    utilization: (budgetKey) => monitor.utilization(budgetKey),
+    onSlotReleased: () => admitter.poke(),
+    // Parked jobs are woken by the admitter; this is only the net under a lost wake-up.
+    parkRecheckMs: Math.max(60_000, 5 * rateWindowMs),
+    taskTimeoutMs: config.fitroom.taskTimeoutMs,
+    failedTaskRetries: config.fitroom.failedTaskRetries,
+    pausedRecheckMs: Math.max(50, Math.round(config.fitroom.rateWindowMs / 12)),
+    webhookRetryScheduleMs: config.webhooks.retryScheduleMs,
+    publicUrl: config.publicUrl,
+    onBatchFinished: (batchId) => settler.settleOrLeave(batchId),
+    logger,
+  });
+  const tryonWorker = new Worker<TryonJobData>(QUEUES.tryon, processTryon, {
+    connection: bullConnection,
+    prefix: config.prefix,
+    concurrency: config.worker.concurrency,
+    autorun: false,
+    ...crashRecovery,
+    settings: {
+      backoffStrategy: (attemptsMade: number) =>
+        tryonRetryDelay(config.worker.retryBackoffMs, attemptsMade),
+    },
+  });
   const webhookWorker = new Worker<WebhookJobData>(
     QUEUES.webhooks,
     createWebhookProcessor({
@@ -157,6 +187,7 @@ export async function startWorker(
       prefix: config.prefix,
       concurrency: options.webhookConcurrency ?? 20,
       autorun: false,
+      ...crashRecovery,
       settings: {
         backoffStrategy: (attemptsMade: number) =>
           webhookRetryDelay(config.webhooks.retryScheduleMs, attemptsMade),
@@ -171,9 +202,31 @@ export async function startWorker(
       }
     });
   }
+  // A job BullMQ gave up on without our processor finishing its item (it kept losing its
+  // worker): the item fails with a reason instead of staying open. The sweep is the net under this.
+  tryonWorker.on('failed', (job, error) => {
+    if (!job?.finishedOn || job.id === undefined) return;
+    processTryon
+      .abandon(job.data.itemId, job.id, endedJobReason(error.message))
+      .catch((abandonError: unknown) =>
+        logger.warn({ err: abandonError, jobId: job.id }, 'could not fail the item of a dead job'),
+      );
+  });
+  const sweeper = new Sweeper({
+    redis,
+    prefix: config.prefix,
+    records,
+    retention,
+    settler,
+    queue: tryonQueue,
+    abandon: (itemId, jobId, reason) => processTryon.abandon(itemId, jobId, reason),
+    intervalMs: config.worker.sweepIntervalMs,
+    logger,
+  });
   void tryonWorker.run();
   void webhookWorker.run();
   admitter.start();
+  sweeper.start();
   logger.info(
     {
       keys: pool.keys.map((k) => k.budgetKey),
@@ -190,6 +243,7 @@ export async function startWorker(
       closing ??= (async () => {
         // Each step on its own, so one failure does not skip the rest.
         await admitter.stop().catch(() => undefined);
+        await sweeper.stop().catch(() => undefined);
         monitor.stop();
         await Promise.allSettled([tryonWorker.close(), webhookWorker.close()]);
         await Promise.allSettled([webhookQueue.close(), tryonQueue.close()]);

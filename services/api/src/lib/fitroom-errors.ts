@@ -1,6 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { describeError } from '../errors.js';
+import { describeError, lingerOnRefusedBody } from '../errors.js';
 
 /**
  * Errors of the FitRoom-compatible routes, in FitRoom's shape and status codes: an existing
@@ -76,6 +76,7 @@ export function fitroomErrorHandler(
   reply: FastifyReply,
 ): void {
   const answer = asFitRoomError(error);
+  lingerOnRefusedBody(request, reply);
   if (answer.statusCode >= 500 && !(error instanceof FitRoomHttpError)) {
     request.log.error({ err: error }, 'request failed');
   } else {

@@ -4,7 +4,17 @@ import { budgetKeyFor } from '@tryon/rate-limiter';
 import type { TryonQueue, WebhookQueue } from '@tryon/queues';
 import type { RouteDeps } from '../deps.js';
 import { QUEUE_STATES } from '../metrics.js';
-import { AdminStatus, errorResponses, type QueueStatus } from '../schemas.js';
+import { batchNotFound } from '../errors.js';
+import {
+  AdminStatus,
+  DeliveriesQuery,
+  DeliveryList,
+  errorResponses,
+  IdParams,
+  ReplayAnswer,
+  type QueueStatus,
+} from '../schemas.js';
+import { REPLAY_DESCRIPTION } from './webhooks.js';
 
 async function queueStatus(queue: TryonQueue | WebhookQueue): Promise<Static<typeof QueueStatus>> {
   const [counts, paused] = await Promise.all([
@@ -71,6 +81,50 @@ export const adminRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app, deps, 
         fitroom: { tasks_in_flight: inFlight, recent_errors: errors },
         generated_at: new Date().toISOString(),
       };
+    },
+  );
+
+  /** Any tenant's batch, for operators. */
+  const anyBatch = async (id: string) => {
+    const batch = await deps.records.getBatch(id);
+    if (!batch) throw batchNotFound();
+    return batch;
+  };
+
+  app.get(
+    '/batches/:id/deliveries',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: "Any batch's webhook delivery attempts, newest first",
+        description: 'As GET /v1/batches/{id}/deliveries, for a batch of any tenant.',
+        params: IdParams,
+        querystring: DeliveriesQuery,
+        response: { 200: DeliveryList, ...errorResponses(400, 401, 404) },
+      },
+    },
+    async (request) => {
+      const batch = await anyBatch(request.params.id);
+      return { deliveries: await deps.operations.deliveries(batch.id, request.query.limit ?? 100) };
+    },
+  );
+
+  app.post(
+    '/batches/:id/webhooks/replay',
+    {
+      schema: {
+        tags: ['admin'],
+        summary: "Deliver any batch's webhook events again",
+        description: `${REPLAY_DESCRIPTION} For a batch of any tenant, signed with that tenant's secret; no cooldown.`,
+        params: IdParams,
+        response: { 202: ReplayAnswer, ...errorResponses(400, 401, 404, 409, 413) },
+      },
+    },
+    async (request, reply) => {
+      const batch = await anyBatch(request.params.id);
+      const result = await deps.replayer.replay(batch, { cooldownMs: 0 });
+      request.log.info(result, 'webhook events replayed by an operator');
+      return reply.status(202).send(result);
     },
   );
   done();

@@ -112,6 +112,14 @@ export const fitroomCompatRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app
     request.tenant = tenant;
   };
 
+  /** The per-tenant request limit, answered as FitRoom answers its own: 429 with Retry-After. */
+  const limitTenant = async (request: FastifyRequest, tenantId: string): Promise<void> => {
+    const verdict = await deps.tenantLimit.take(tenantId, request.log);
+    if (verdict.allowed) return;
+    deps.metrics.rateLimited.inc({ api: 'fitroom' });
+    throw new FitRoomHttpError(429, undefined, verdict.retryAfterSeconds);
+  };
+
   const readForm = (request: FastifyRequest, dir: string, files: ReadonlySet<string>) =>
     receiveForm(request, dir, {
       maxBytes: config.api.uploadMaxBytes,
@@ -141,7 +149,7 @@ export const fitroomCompatRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app
             format: 'binary',
             description: 'The image',
           }),
-          ...fitroomErrors(403, 404),
+          ...fitroomErrors(403, 404, 429),
         },
       },
     },
@@ -161,6 +169,8 @@ export const fitroomCompatRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app
       if (!item || item.status !== 'completed' || !item.result) {
         throw new FitRoomHttpError(404, 'No such result.');
       }
+      // The link names no tenant; its item's tenant pays for the download.
+      await limitTenant(request, item.tenant_id);
       const object = await storage.get(item.result.key);
       if (!object) {
         request.log.warn({ itemId: item.id }, 'result object missing from storage');
@@ -178,6 +188,7 @@ export const fitroomCompatRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app
   void app.register((scope, _options, registered) => {
     const api = scope.withTypeProvider<TypeBoxTypeProvider>();
     api.addHook('onRequest', tenantByApiKey);
+    api.addHook('onRequest', (request) => limitTenant(request, tenantOf(request).id));
 
     api.post(
       '/v2/tasks',
@@ -193,7 +204,7 @@ export const fitroomCompatRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app
           security: SECURITY,
           consumes: ['multipart/form-data'],
           body: CreateTaskForm,
-          response: { 200: CreateTaskAnswer, ...fitroomErrors(400, 401, 413, 500) },
+          response: { 200: CreateTaskAnswer, ...fitroomErrors(400, 401, 413, 429, 500) },
         },
         // The body is streamed by the handler; the schema above only documents it.
         validatorCompiler: () => () => true,
@@ -262,7 +273,7 @@ export const fitroomCompatRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app
             "Times are unix seconds. Another tenant's task is a 404, as an unknown one.",
           security: SECURITY,
           params: TaskParams,
-          response: { 200: TaskAnswer, ...fitroomErrors(401, 404, 500) },
+          response: { 200: TaskAnswer, ...fitroomErrors(401, 404, 429, 500) },
         },
       },
       async (request, reply) => {
