@@ -75,6 +75,8 @@ export function buildApp(deps: ApiDeps) {
         allowPrivateNetworks: config.webhooks.allowPrivateNetworks,
         lookup: deps.lookup,
       },
+      onBackgroundError: (error) =>
+        app.log.error({ err: error }, 'could not queue the jobs of a batch; the sweep will'),
     }),
     replayer: new WebhookReplayer({
       records: deps.records,
@@ -92,6 +94,9 @@ export function buildApp(deps: ApiDeps) {
   };
 
   app.decorateRequest('tenant', null);
+  // Jobs still being added after a 202 go in before the queues close.
+  app.addHook('onClose', async () => routeDeps.batches.drain());
+  app.decorate('settle', () => routeDeps.batches.drain());
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
 
@@ -192,3 +197,10 @@ export function buildApp(deps: ApiDeps) {
 }
 
 export type ApiApp = ReturnType<typeof buildApp>;
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Resolves once work started after an answer (a batch's jobs) is done; for tests. */
+    settle(): Promise<void>;
+  }
+}

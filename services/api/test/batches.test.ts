@@ -122,6 +122,7 @@ describe('POST /v1/batches', () => {
       status: 'queued',
     });
     for (const item of items) {
+      await t.app.settle();
       const job = await t.tryonQueue.getJob(tryonJobId(item.id, 0));
       expect(job?.data).toEqual({
         itemId: item.id,
@@ -168,6 +169,7 @@ describe('POST /v1/batches', () => {
       items.filter((i) => i.external_id === 'g-combo').every((i) => i.lower_cloth === assets[7]),
     ).toBe(true);
 
+    await t.app.settle();
     const jobs = await Promise.all(items.map((i) => t.tryonQueue.getJob(tryonJobId(i.id, 0))));
     expect(jobs.map((j) => j?.data.itemId)).toEqual(items.map((i) => i.id));
     expect(new Set(jobs.map((j) => j?.data.batchId))).toEqual(new Set([batch.id]));
@@ -226,6 +228,7 @@ describe('POST /v1/batches', () => {
     });
     expect(batch.enqueued).toBe(false);
     const ids = await t.records.itemIds(batch.id);
+    await t.app.settle();
     expect(await t.tryonQueue.getJob(tryonJobId(ids[0]!, 0))).toBeUndefined();
 
     const res = await submit({ items: urlItems(4, 'crash'), idempotency_key: 'crashed-once' });
@@ -333,6 +336,7 @@ describe('cancel and retry', () => {
       counts: { total: 4, queued: 0, running: 1, cancelled: 3 },
       completed_at: null,
     });
+    await t.app.settle();
     expect(await t.tryonQueue.getJob(tryonJobId(items[0]!.id, 0))).toBeDefined();
     for (const item of items.slice(1)) {
       expect(await t.tryonQueue.getJob(tryonJobId(item.id, 0))).toBeUndefined();
@@ -396,6 +400,7 @@ describe('cancel and retry', () => {
       completed_at: null,
     });
     for (const item of [items[0]!, items[2]!]) {
+      await t.app.settle();
       const job = await t.tryonQueue.getJob(tryonJobId(item.id, 1));
       expect(job?.data).toMatchObject({ itemId: item.id, step: 'prepare' });
       const read = await t.app.inject({
@@ -427,6 +432,7 @@ describe('a 10,000-item batch', () => {
     const batch = res.json<Batch>();
     expect(batch.counts).toMatchObject({ total: 10_000, queued: 10_000 });
     // The jobs sleep until admitted (no worker work for waiting items), in submission order.
+    await big.app.settle();
     const counts = await big.tryonQueue.getJobCounts('waiting', 'delayed');
     expect(counts).toEqual({ waiting: 0, delayed: 10_000 });
     const admission = new Admission(big.redis, big.config.prefix);

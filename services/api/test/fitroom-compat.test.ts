@@ -269,6 +269,7 @@ describe('POST /api/tryon/v2/tasks', () => {
       counts: { total: 1, queued: 1 },
       enqueued: true,
     });
+    await t.app.settle();
     expect(await t.tryonQueue.getJob(tryonJobId(item!.id, 0))).toBeDefined();
     // Content-addressed like POST /v1/assets: the same bytes are the same asset and object.
     expect(await t.records.getAsset('acme', item!.model)).toMatchObject({

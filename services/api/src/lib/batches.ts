@@ -23,6 +23,8 @@ export interface BatchServiceDeps {
   webhookQueue: WebhookQueue;
   metrics: ApiMetrics;
   urlPolicy: UrlPolicy;
+  /** Jobs added after the answer that failed to go in (the workers' sweep adds them later). */
+  onBackgroundError?: (error: unknown) => void;
 }
 
 interface JobTarget {
@@ -76,15 +78,36 @@ export class BatchService {
         { id: batch.id, tenantId: batch.tenant_id, priority: batch.priority },
         ids,
       );
-      await this.enqueue(
-        batch,
-        ids.map((id) => ({ id, run: 0 })),
-        { parked: true },
-      );
-      await records.markEnqueued(batch.id);
-      batch.enqueued = true;
+      // The batch is recorded and in line: the caller is answered now, its jobs are added right
+      // after (10,000 of them take most of a second). Until they are in, nothing needs them: an
+      // item admitted before its job exists gets one from the admitter, and the workers' sweep
+      // queues the jobs of a batch whose api died half-way.
+      this.inBackground(this.enqueueAll(batch, ids));
     }
     return { batch, created };
+  }
+
+  private readonly pending = new Set<Promise<void>>();
+
+  private inBackground(work: Promise<void>): void {
+    const tracked = work
+      .catch((error: unknown) => this.deps.onBackgroundError?.(error))
+      .finally(() => this.pending.delete(tracked));
+    this.pending.add(tracked);
+  }
+
+  /** Waits for jobs still being added (the app calls this as it closes). */
+  async drain(): Promise<void> {
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+  }
+
+  private async enqueueAll(batch: BatchRecord, ids: string[]): Promise<void> {
+    await this.enqueue(
+      batch,
+      ids.map((id) => ({ id, run: 0 })),
+      { parked: true },
+    );
+    await this.deps.records.markEnqueued(batch.id);
   }
 
   /** The tenant's batch, or 404 (also for another tenant's: ids cannot be probed). */
