@@ -16,3 +16,9 @@ export {
 } from './operations.js';
 export { BatchRetention, liveBatchesKey } from './retention.js';
 export { itemResultUrl, publicBatch, publicItem } from './views.js';
+export {
+  INPUT_CHECK_KEEP_SECONDS,
+  InputCheckCache,
+  inputCheckCacheKey,
+  type InputCheckKind,
+} from './input-check-cache.js';

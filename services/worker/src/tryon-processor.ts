@@ -13,6 +13,7 @@ import { BudgetPausedError } from '@tryon/rate-limiter';
 import {
   publicBatch,
   publicItem,
+  type InputCheckCache,
   type ItemRecord,
   type Operations,
   type Records,
@@ -36,6 +37,7 @@ import {
 } from '@tryon/scheduling';
 import { InvalidInputError, loadPrepared, prepareImage, type PrepareContext } from './prepare.js';
 import { ResultCache } from './result-cache.js';
+import { inputCheckProblem } from './input-checks.js';
 
 export interface TryonDeps {
   records: Records;
@@ -45,6 +47,8 @@ export interface TryonDeps {
   webhookQueue: WebhookQueue;
   prepare: PrepareContext;
   resultCache: ResultCache;
+  /** FitRoom's input-check answers by image content (batches with input_checks). */
+  inputChecks: InputCheckCache;
   /** The waiting room in front of FitRoom: an item creates a task only once admitted. */
   admission: Admission;
   durations: DurationModel;
@@ -230,6 +234,16 @@ export function createTryonProcessor(deps: TryonDeps) {
           const settings = await records.getBatchSettings(item.batch_id);
           if (settings && !settings.freshRenders && (await reuseRender(item, pairKey))) {
             return 'completed' as const;
+          }
+          if (settings?.inputChecks) {
+            const assigned = await deps.admission.assignedKey(item.id);
+            const key = (assigned && pool.byBudgetKey(assigned)) || pool.keys[0]!;
+            context.budgetKey = key.budgetKey;
+            const modelImage = await loadPrepared(model, storage);
+            const problem = modelImage
+              ? await inputCheckProblem(deps.inputChecks, key, modelImage)
+              : null;
+            if (problem) throw new ItemFailure(problem);
           }
           data = await save(job, { ...data, step: 'create', inputs, pairKey });
           break;

@@ -10,7 +10,7 @@ import {
   tryonRetryDelay,
 } from '@tryon/queues';
 import { RateLimiter } from '@tryon/rate-limiter';
-import { BatchRetention, Operations, Records } from '@tryon/records';
+import { BatchRetention, InputCheckCache, Operations, Records } from '@tryon/records';
 import { createStorage } from '@tryon/storage';
 import { Admission, DurationModel, defaultPollPolicy } from '@tryon/scheduling';
 import { createSafeDispatcher, webhookRetryDelay } from '@tryon/webhooks';
@@ -147,6 +147,7 @@ export async function startWorker(
       maxBytes: config.worker.imageMaxBytes,
     },
     resultCache: new ResultCache(redis, config.prefix),
+    inputChecks: new InputCheckCache(redis, config.prefix),
     admission,
     durations,
     pollPolicy,

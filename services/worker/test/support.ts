@@ -36,7 +36,12 @@ export async function submitBatch(
   prefix: string,
   tenantId: string,
   items: NewItem[],
-  options: { webhookUrl?: string; freshRenders?: boolean; idempotencyKey?: string } = {},
+  options: {
+    webhookUrl?: string;
+    freshRenders?: boolean;
+    inputChecks?: boolean;
+    idempotencyKey?: string;
+  } = {},
 ): Promise<string> {
   const { batch } = await records.createBatch({ tenantId, items, ...options });
   const connection: Redis = redisConnection(redisUrl);

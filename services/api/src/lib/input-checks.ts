@@ -14,11 +14,11 @@ import {
 } from '@tryon/fitroom-client';
 import { BudgetPausedError, RateLimitAbortedError, budgetKeyFor } from '@tryon/rate-limiter';
 import type { RateLimiter } from '@tryon/rate-limiter';
-import type { Operations } from '@tryon/records';
+import { inputCheckCacheKey, type InputCheckKind, type Operations } from '@tryon/records';
+export type { InputCheckKind } from '@tryon/records';
 import { INPUT_CHECK_CACHE_TTL_SECONDS, INPUT_CHECK_MAX_WAIT_MS } from '../limits.js';
 import { FitRoomHttpError } from './fitroom-errors.js';
 
-export type InputCheckKind = 'model' | 'clothes';
 export type InputCheckResult = ModelCheckResult | ClothesCheckResult;
 
 export interface InputCheckImage {
@@ -108,7 +108,7 @@ export class InputChecker {
   }
 
   private cacheKey(kind: InputCheckKind, sha256: string): string {
-    return `${this.options.prefix}:fitroom-compat:input-check:${kind}:${sha256}`;
+    return inputCheckCacheKey(this.options.prefix, kind, sha256);
   }
 
   /** FitRoom's model check of this image: from the cache, or from FitRoom (then cached). */
