@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pipeline, Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
@@ -22,6 +23,10 @@ import type {
   S3StorageConfig,
   Storage,
 } from './types.js';
+
+/** How often, and how long apart, a put's size check looks again before it fails. */
+const VERIFY_WAITS = 5;
+const VERIFY_WAIT_MS = 40;
 
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_ATTEMPTS = 3;
@@ -249,7 +254,12 @@ export class S3Storage implements Storage {
    * writer of the same content-addressed key may simply be mid-write.
    */
   private async verifyStored(info: ObjectInfo): Promise<void> {
-    const stored = await this.head(info.key);
+    let stored = await this.head(info.key);
+    // A writer of the same content-addressed key may be mid-write: give it a moment.
+    for (let wait = 0; stored?.bytes !== info.bytes && wait < VERIFY_WAITS; wait++) {
+      await sleep(VERIFY_WAIT_MS);
+      stored = await this.head(info.key);
+    }
     if (stored?.bytes === info.bytes) return;
     throw new StorageError(
       `s3 put stored ${stored ? `${stored.bytes} bytes` : 'nothing'} for ${info.bytes} bytes sent` +
