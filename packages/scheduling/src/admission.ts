@@ -128,9 +128,12 @@ export class Admission {
 
 /**
  * A key's cap in completions per ms: its budget allows limit / window requests per ms, two per
- * task (a create and a poll), with some slack for tasks that need a second poll or wait for a
- * token.
+ * task (a create and a poll). The slack covers what the weights leave out: an admitted item
+ * also holds its slot while its inputs are prepared, while its create waits for a token and
+ * until its poll gets one (overheads a time-scaled run magnifies). Too little slack leaves the
+ * budget idle; too much only lengthens each task's wait for its poll, since polls are timed
+ * from the create, not from admission.
  */
-export function keyCap(limit: number, windowMs: number, slack = 1.25): number {
+export function keyCap(limit: number, windowMs: number, slack = 1.6): number {
   return (limit / (2 * windowMs)) * slack;
 }

@@ -17,7 +17,7 @@ afterAll(() => redis.disconnect());
 
 const WEIGHTS = { normal: 1 / 10_000, hd: 1 / 33_000 };
 /** Room for 6 normal tasks: 60 per minute, two requests per task, 25 % slack. */
-const oneKey = [{ budgetKey: 'key-a', cap: keyCap(60, 60_000) }];
+const oneKey = [{ budgetKey: 'key-a', cap: keyCap(60, 60_000, 1.25) }];
 
 function items(n: number, hd = false): NewItem[] {
   return Array.from({ length: n }, (_, i) => ({
@@ -89,7 +89,7 @@ describe('Admission', () => {
     await parkBatch('acme', 30);
     const keys = ['key-a', 'key-b', 'key-c'].map((budgetKey) => ({
       budgetKey,
-      cap: keyCap(60, 60_000),
+      cap: keyCap(60, 60_000, 1.25),
     }));
     const admitted = await admission.admit(keys, WEIGHTS);
     expect(admitted).toHaveLength(18);

@@ -136,6 +136,13 @@ export const FitroomErrorEntry = Type.Object({
   itemId: Type.Union([Type.String(), Type.Null()]),
 });
 
+/** Whether try-ons can run at all: false with a reason when no FitRoom key is usable. */
+export const TryOnState = Type.Object({
+  paused: Type.Boolean({ description: 'True when every FitRoom key is paused' }),
+  reason: Type.Union([Type.String(), Type.Null()]),
+  usable_keys: Type.Integer({ minimum: 0 }),
+});
+
 export const AdminStatus = Type.Object({
   queues: Type.Object({ tryon: QueueStatus, webhooks: QueueStatus }),
   budgets: Type.Array(BudgetStatus, { description: 'One per FitRoom API key' }),
@@ -146,6 +153,13 @@ export const AdminStatus = Type.Object({
       resumes_in_ms: Type.Integer(),
     }),
   ),
+  try_on: TryOnState,
+  admission: Type.Object({
+    waiting: Type.Integer({ description: 'Items in line for a FitRoom key' }),
+    admitted: Type.Record(Type.String(), Type.Integer(), {
+      description: 'Items admitted per budget key and not finished at FitRoom',
+    }),
+  }),
   fitroom: Type.Object({
     tasks_in_flight: Type.Integer({ description: 'FitRoom tasks created and not finished' }),
     recent_errors: Type.Array(FitroomErrorEntry, { description: 'Newest first' }),

@@ -205,6 +205,8 @@ describe('GET /admin/status', () => {
         tryon: { name: 'tryon', paused: false, counts: { waiting: 0, delayed: 1, active: 0 } },
         webhooks: { name: 'webhooks', paused: false, counts: { waiting: 0 } },
       },
+      try_on: { paused: false, reason: null, usable_keys: 1 },
+      admission: { waiting: 1 },
       budgets: [
         { budget_key: keyOne, limit: 60, in_use: 1, in_flight: 1, paused: false },
         {

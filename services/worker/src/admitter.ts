@@ -103,6 +103,9 @@ export class Admitter {
           }
           return;
         }
+        // Only a job still waiting for its admission: a job asleep until its next poll must
+        // not be woken early (that poll would be wasted).
+        if (job.data.taskId !== undefined) return;
         // Not delayed: it has not parked yet, or is already running; it will see its key.
         if (await job.isDelayed()) await job.promote().catch(() => undefined);
       }),

@@ -3,7 +3,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { budgetKeyFor, type BudgetUsage } from '@tryon/rate-limiter';
 import type { RouteDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
-import { errorResponses } from '../schemas.js';
+import { errorResponses, TryOnState } from '../schemas.js';
 
 const KeyState = Type.Object({
   budget_key: Type.String({ description: 'A stable hash naming the FitRoom key, never the key' }),
@@ -12,13 +12,6 @@ const KeyState = Type.Object({
     description: 'rate_limited (a 429), unauthorized (401: a wrong key), insufficient_credit (402)',
   }),
   resumes_in_ms: Type.Integer({ description: '0 when not paused' }),
-});
-
-/** Whether try-ons can run at all: false with a reason when no FitRoom key is usable. */
-export const TryOnState = Type.Object({
-  paused: Type.Boolean({ description: 'True when every FitRoom key is paused' }),
-  reason: Type.Union([Type.String(), Type.Null()]),
-  usable_keys: Type.Integer({ minimum: 0 }),
 });
 
 const KeysAnswer = Type.Object({ keys: Type.Array(KeyState), try_on: TryOnState });

@@ -1,8 +1,10 @@
+import { Admission } from '@tryon/scheduling';
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import type { Static } from '@sinclair/typebox';
 import { budgetKeyFor } from '@tryon/rate-limiter';
 import type { TryonQueue, WebhookQueue } from '@tryon/queues';
 import type { RouteDeps } from '../deps.js';
+import { tryOnState } from './admin-keys.js';
 import { QUEUE_STATES } from '../metrics.js';
 import { batchNotFound } from '../errors.js';
 import {
@@ -51,12 +53,13 @@ export const adminRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app, deps, 
     },
     async () => {
       const budgetKeys = deps.config.fitroom.apiKeys.map(budgetKeyFor);
-      const [tryon, webhooks, usages, inFlight, errors] = await Promise.all([
+      const [tryon, webhooks, usages, inFlight, errors, admission] = await Promise.all([
         queueStatus(deps.tryonQueue),
         queueStatus(deps.webhookQueue),
         Promise.all(budgetKeys.map((key) => deps.limiter.usage(key))),
         deps.operations.tasksInFlight(),
         deps.operations.recentFitroomErrors(20),
+        new Admission(deps.records.redis, deps.config.prefix).stats(budgetKeys),
       ]);
       const budgets = usages.map((u) => ({
         budget_key: u.budgetKey,
@@ -78,6 +81,8 @@ export const adminRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app, deps, 
             reason: b.paused_reason,
             resumes_in_ms: b.paused_ms,
           })),
+        try_on: tryOnState(usages),
+        admission: { waiting: admission.parked, admitted: admission.inFlight },
         fitroom: { tasks_in_flight: inFlight, recent_errors: errors },
         generated_at: new Date().toISOString(),
       };
