@@ -1,10 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { loadConfig, type Config } from '@tryon/config';
+import { startSim, type RunningSim, type SimOptions } from '@tryon/fitroom-sim';
+import { createLogger } from '@tryon/logger';
 import { assetIdFor } from '@tryon/domain';
 import { createTryonQueue, redisConnection, tryonJob } from '@tryon/queues';
-import type { NewItem, Records } from '@tryon/records';
-import type { Storage } from '@tryon/storage';
-import { makeImage } from '@tryon/testing';
+import { Records, type NewItem } from '@tryon/records';
+import { createStorage, type Storage } from '@tryon/storage';
+import { createTestBucket, makeImage, serviceEnv, uniqueId } from '@tryon/testing';
+import { startWorker } from '../src/index.js';
 
 /** Stores an image the way POST /v1/assets does: content-addressed bytes plus the asset record. */
 export async function storeAsset(
@@ -56,4 +60,51 @@ export async function submitBatch(
     connection.disconnect();
   }
   return batch.id;
+}
+
+export interface InProcessStack {
+  sim: RunningSim;
+  config: Config;
+  records: Records;
+  storage: Storage;
+  close(): Promise<void>;
+}
+
+/**
+ * A simulator (one key, the given options) and a worker in this process on the test Redis and
+ * S3, under a fresh prefix: what a worker test needs to submit batches and read their items.
+ */
+export async function startWorkerStack(
+  label: string,
+  simOptions: Omit<SimOptions, 'keys'> = {},
+  timeScale = 50,
+): Promise<InProcessStack> {
+  const key = `${label}-key`;
+  const sim = await startSim({ timeScale, keys: { [key]: 1_000 }, ...simOptions });
+  const config = loadConfig(
+    serviceEnv({
+      prefix: uniqueId(label),
+      simUrl: sim.url,
+      apiKeys: [key],
+      timeScale,
+      bucket: await createTestBucket(label),
+    }),
+  );
+  const redis = redisConnection(config.redisUrl);
+  const storage = createStorage(config.storage);
+  const worker = await startWorker(config, {
+    logger: createLogger({ service: 'tryon-worker', level: 'warn' }),
+  });
+  return {
+    sim,
+    config,
+    records: new Records(redis, config.prefix),
+    storage,
+    async close() {
+      await worker.close();
+      storage.close();
+      redis.disconnect();
+      await sim.close();
+    },
+  };
 }
