@@ -1,5 +1,6 @@
 export {
   BudgetPausedError,
+  KEY_REFUSED_PAUSE_MS,
   RateLimiter,
   RateLimitAbortedError,
   type BudgetUsage,

@@ -38,6 +38,9 @@ export interface BudgetUsage {
   pausedReason: string | null;
 }
 
+/** How long a key rests after FitRoom said it is wrong (401) or out of credit (402). */
+export const KEY_REFUSED_PAUSE_MS = 10 * 60_000;
+
 export class RateLimitAbortedError extends Error {
   override readonly name = 'RateLimitAbortedError';
 }
@@ -136,6 +139,23 @@ export class RateLimiter {
   /** Stops handing out tokens for this key for `ms` (a 429, 402 or 401 from FitRoom). */
   async pause(budgetKey: string, ms: number, reason: string): Promise<void> {
     await this.redis.eval(PAUSE, 1, this.pauseKey(budgetKey), Math.max(1, Math.ceil(ms)), reason);
+  }
+
+  /**
+   * Rests a key after FitRoom refused a request on it: a 429 (someone else spends this key too)
+   * as long as FitRoom asks, else a tenth of a window; a wrong key (401) or no credit (402) for
+   * KEY_REFUSED_PAUSE_MS. Other refusals do not pause. Returns the pause, 0 for none.
+   */
+  async pauseAfterRefusal(
+    budgetKey: string,
+    code: string,
+    retryAfterMs: number | undefined,
+  ): Promise<number> {
+    let ms = 0;
+    if (code === 'rate_limited') ms = retryAfterMs ?? Math.ceil(this.windowMs / 10);
+    else if (code === 'unauthorized' || code === 'insufficient_credit') ms = KEY_REFUSED_PAUSE_MS;
+    if (ms > 0) await this.pause(budgetKey, ms, code);
+    return ms;
   }
 
   async resume(budgetKey: string): Promise<void> {

@@ -2,7 +2,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testRedisUrl, uniqueId } from '@tryon/testing';
-import { BudgetPausedError, RateLimiter, budgetKeyFor, type Token } from '../src/index.js';
+import {
+  BudgetPausedError,
+  KEY_REFUSED_PAUSE_MS,
+  RateLimiter,
+  budgetKeyFor,
+  type Token,
+} from '../src/index.js';
 
 const connections: Redis[] = [];
 function connect(): Redis {
@@ -133,6 +139,20 @@ describe('RateLimiter', () => {
     await budget.resume(key);
     expect((await budget.tryAcquire(key)).token).not.toBeNull();
     expect((await budget.usage(key)).pausedReason).toBeNull();
+  });
+
+  it('rests a refused key as FitRoom asks: Retry-After or a tenth of a window, 10 min for 401/402', async () => {
+    const budget = limiter({ windowMs: 300 });
+    const pausedFor = (code: string, retryAfterMs?: number) =>
+      budget.pauseAfterRefusal(uniqueId('k'), code, retryAfterMs);
+    expect(await pausedFor('rate_limited', 1_500)).toBe(1_500);
+    expect(await pausedFor('rate_limited')).toBe(30);
+    expect(await pausedFor('unauthorized')).toBe(KEY_REFUSED_PAUSE_MS);
+    expect(await pausedFor('insufficient_credit')).toBe(KEY_REFUSED_PAUSE_MS);
+    expect(await pausedFor('server_error')).toBe(0);
+    const key = uniqueId('k');
+    await budget.pauseAfterRefusal(key, 'insufficient_credit', undefined);
+    expect(await budget.usage(key)).toMatchObject({ pausedReason: 'insufficient_credit' });
   });
 
   it('reports slots in use and in flight', async () => {

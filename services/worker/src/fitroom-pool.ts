@@ -28,9 +28,6 @@ export interface FitRoomPoolOptions {
   logger: Logger;
 }
 
-/** How long a key rests after FitRoom said its key is wrong (401) or out of credit (402). */
-const KEY_PROBLEM_PAUSE_MS = 10 * 60_000;
-
 /**
  * One FitRoom client per API key, each gated by the shared Redis budget of its key. Keys are
  * known by their budget name (a hash) everywhere outside this class.
@@ -108,14 +105,10 @@ export class FitRoomPool {
       message: error.fitroomMessage ?? error.message,
       itemId,
     });
-    if (error.code === 'rate_limited') {
-      // Someone else is spending this key too: rest it as FitRoom asks, or for a tenth of a window.
-      const retryAfterMs =
-        error instanceof FitRoomRateLimitedError ? error.retryAfterMs : undefined;
-      const ms = retryAfterMs ?? Math.ceil(this.limiter.windowMs / 10);
-      await this.limiter.pause(budgetKey, ms, 'rate_limited');
-    } else if (error.code === 'unauthorized' || error.code === 'insufficient_credit') {
-      await this.limiter.pause(budgetKey, KEY_PROBLEM_PAUSE_MS, error.code);
-    }
+    await this.limiter.pauseAfterRefusal(
+      budgetKey,
+      error.code,
+      error instanceof FitRoomRateLimitedError ? error.retryAfterMs : undefined,
+    );
   }
 }

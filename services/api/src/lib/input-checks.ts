@@ -12,7 +12,12 @@ import {
   type FitRoomError,
   type ModelCheckResult,
 } from '@tryon/fitroom-client';
-import { BudgetPausedError, RateLimitAbortedError, budgetKeyFor } from '@tryon/rate-limiter';
+import {
+  BudgetPausedError,
+  KEY_REFUSED_PAUSE_MS,
+  RateLimitAbortedError,
+  budgetKeyFor,
+} from '@tryon/rate-limiter';
 import type { RateLimiter } from '@tryon/rate-limiter';
 import { inputCheckCacheKey, type InputCheckKind, type Operations } from '@tryon/records';
 export type { InputCheckKind } from '@tryon/records';
@@ -47,8 +52,6 @@ interface GatedKey {
   client: FitRoomClient;
 }
 
-/** How long a key rests after FitRoom said its key is wrong (401) or out of credit (402), as the worker does. */
-const KEY_PROBLEM_PAUSE_MS = 10 * 60_000;
 /** How often a request waiting for another one's check of the same image looks at the cache. */
 const FOLLOWER_POLL_MS = 25;
 
@@ -237,7 +240,7 @@ export class InputChecker {
         return new FitRoomHttpError(
           503,
           'FitRoom refused the request; the service cannot check images right now. Please try again later.',
-          seconds(KEY_PROBLEM_PAUSE_MS),
+          seconds(KEY_REFUSED_PAUSE_MS),
         );
       case 'unavailable':
         return new FitRoomHttpError(
@@ -266,12 +269,10 @@ export class InputChecker {
       message: error.fitroomMessage ?? error.message,
       itemId: null,
     });
-    if (error.code === 'rate_limited') {
-      const retryAfterMs =
-        error instanceof FitRoomRateLimitedError ? error.retryAfterMs : undefined;
-      await limiter.pause(budgetKey, retryAfterMs ?? Math.ceil(limiter.windowMs / 10), error.code);
-    } else if (error.code === 'unauthorized' || error.code === 'insufficient_credit') {
-      await limiter.pause(budgetKey, KEY_PROBLEM_PAUSE_MS, error.code);
-    }
+    await limiter.pauseAfterRefusal(
+      budgetKey,
+      error.code,
+      error instanceof FitRoomRateLimitedError ? error.retryAfterMs : undefined,
+    );
   }
 }
