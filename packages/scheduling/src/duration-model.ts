@@ -69,7 +69,10 @@ export class DurationModel {
 
   /** The current estimate (from this process's cache, refreshed in the background). */
   estimate(mode: TaskMode): DurationEstimate {
-    if (Date.now() - this.refreshedAt > this.options.refreshMs) void this.refresh();
+    // A failed background read keeps the last estimate; the next call tries again.
+    if (Date.now() - this.refreshedAt > this.options.refreshMs) {
+      this.refresh().catch(() => undefined);
+    }
     const { meanMs, sdMs } = this.cache[mode];
     return { meanMs, sdMs };
   }

@@ -47,4 +47,33 @@ describe('DurationModel', () => {
     await durations.observe('hd', 100, 90);
     expect(await redis.exists(`${uniqueId('x')}:durations:hd`)).toBe(0);
   });
+
+  it('keeps its last estimate when Redis is gone, without an unhandled rejection', async () => {
+    const prefix = uniqueId('dur');
+    for (let i = 0; i < 10; i++) await model(prefix).observe('normal', 1_000, 1_010);
+    const closed = new Redis(testRedisUrl());
+    const durations = new DurationModel({
+      redis: closed,
+      prefix,
+      defaults: { normal: { meanMs: 9_000, sdMs: 900 }, hd: { meanMs: 30_000, sdMs: 3_000 } },
+      fitroomSecondMs: 50,
+      refreshMs: 0,
+    });
+    await durations.refresh();
+    const learned = durations.estimate('normal');
+    expect(learned.meanMs).toBe(500);
+    await closed.quit();
+    await new Promise((resolve) => setTimeout(resolve, 5)); // older than refreshMs (0)
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      expect(durations.estimate('normal')).toEqual(learned);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(unhandled).toEqual([]);
+      await expect(durations.refresh()).rejects.toThrow(/Connection is closed/);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
 });

@@ -35,6 +35,7 @@ export class Admitter {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private again = false;
+  private stopped = false;
 
   constructor(private readonly options: AdmitterOptions) {}
 
@@ -45,6 +46,7 @@ export class Admitter {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     await this.running;
@@ -52,6 +54,8 @@ export class Admitter {
 
   /** Admit now (a slot was just released); coalesces with a tick already running. */
   poke(): void {
+    // Steps finishing while the worker closes release slots; their pokes must not outlive Redis.
+    if (this.stopped) return;
     if (this.running) {
       this.again = true;
       return;

@@ -224,8 +224,12 @@ export async function startWorker(
     intervalMs: config.worker.sweepIntervalMs,
     logger,
   });
-  void tryonWorker.run();
-  void webhookWorker.run();
+  // run() settles when the worker closes; a rejection then (Redis gone mid-close) is only logged.
+  for (const worker of [tryonWorker, webhookWorker]) {
+    worker.run().catch((error: unknown) => {
+      logger.warn({ err: error, queue: worker.name }, 'worker loop ended with an error');
+    });
+  }
   admitter.start();
   sweeper.start();
   logger.info(
