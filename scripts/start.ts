@@ -85,6 +85,7 @@ try {
       `  try-on batch service is up`,
       `  API        ${api.url}`,
       `  API docs   ${api.url}/docs`,
+      `  dashboard  ${api.url}/ui`,
       `  status     ${api.url}/admin/status`,
       `  FitRoom    ${sim ? `simulator at ${sim.url} (FITROOM_API_KEYS is empty)` : config.fitroom.baseUrl}`,
       `  storage    ${config.storage.driver === 'fs' ? `files under ${config.storage.dataDir}` : `s3://${config.storage.bucket}`}`,

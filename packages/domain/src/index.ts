@@ -1,3 +1,4 @@
 export * from './schemas.js';
 export * from './jobs.js';
 export * from './ids.js';
+export * from './csv.js';

@@ -143,6 +143,65 @@ export const Batch = Type.Object(
   { $id: 'Batch' },
 );
 
+/** When the batch's open items should be done, from the budget arithmetic (see README). */
+export const BatchEta = Type.Object({
+  seconds: Type.Number({ minimum: 0, description: 'Seconds from now until the last item is done' }),
+  at: Type.String({ format: 'date-time', description: 'That moment' }),
+});
+
+/**
+ * A batch as the API answers it: the shared Batch plus its ETA. Webhook payloads
+ * (batch.completed) stay plain Batch: an ETA is a moment's estimate, not part of the record.
+ */
+export const BatchResponse = Type.Composite(
+  [
+    Batch,
+    Type.Object({
+      eta: Nullable(
+        Type.Object(BatchEta.properties, {
+          description: 'When the open items should be done; null when none is queued or running',
+        }),
+      ),
+    }),
+  ],
+  { $id: 'BatchResponse' },
+);
+
+export const CreateBatchQuery = Type.Object(
+  {
+    dry_run: Type.Optional(
+      Type.Boolean({
+        description:
+          'Validate and estimate only (200 with counts, credits and ETA): nothing is recorded or queued',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const DryRunAnswer = Type.Object(
+  {
+    dry_run: Type.Literal(true),
+    items: Type.Integer({ minimum: 0, description: 'Items the batch would have' }),
+    credits: Type.Integer({
+      minimum: 0,
+      description:
+        'Items FitRoom would render (one credit each): all but those served from the result cache',
+    }),
+    cached: Type.Integer({
+      minimum: 0,
+      description: 'Items whose pair was rendered before and would be reused at no cost',
+    }),
+    eta: Nullable(
+      Type.Object(BatchEta.properties, {
+        description:
+          'When the batch would be done if submitted now; null only when no FitRoom key is configured',
+      }),
+    ),
+  },
+  { $id: 'DryRunAnswer' },
+);
+
 export const ItemError = Type.Object({ code: Type.String(), message: Type.String() });
 
 export const ItemResult = Type.Object({
@@ -226,6 +285,10 @@ export type ItemStatus = Static<typeof ItemStatus>;
 export type BatchStatus = Static<typeof BatchStatus>;
 export type BatchCounts = Static<typeof BatchCounts>;
 export type Batch = Static<typeof Batch>;
+export type BatchEta = Static<typeof BatchEta>;
+export type BatchResponse = Static<typeof BatchResponse>;
+export type CreateBatchQuery = Static<typeof CreateBatchQuery>;
+export type DryRunAnswer = Static<typeof DryRunAnswer>;
 export type Item = Static<typeof Item>;
 export type ItemError = Static<typeof ItemError>;
 export type ItemResult = Static<typeof ItemResult>;

@@ -14,6 +14,13 @@ export {
   type FitroomErrorRecord,
   type ReplayClaim,
 } from './operations.js';
+export {
+  BatchEventSubscriber,
+  batchEventsChannel,
+  type BatchEvent,
+  type BatchEventListener,
+  type BatchEventSubscriberOptions,
+} from './batch-events.js';
 export { BatchRetention, liveBatchesKey } from './retention.js';
 export { itemResultUrl, publicBatch, publicItem } from './views.js';
 export {
@@ -22,3 +29,9 @@ export {
   inputCheckCacheKey,
   type InputCheckKind,
 } from './input-check-cache.js';
+export {
+  preparedInputKey,
+  ResultCache,
+  type CachedResult,
+  type PreparedRole,
+} from './result-cache.js';

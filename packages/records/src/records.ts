@@ -12,6 +12,7 @@ import {
   type ItemError,
   type ItemStatus,
 } from '@tryon/domain';
+import { batchEventsChannel } from './batch-events.js';
 import { BatchRetention, liveBatchesKey } from './retention.js';
 import { MOVE_ALL, STORE_ITEMS, TRANSITION } from './scripts.js';
 
@@ -265,6 +266,15 @@ export class Records {
     return toItem(hash);
   }
 
+  /** Several items in one round trip, in the order asked; absent ones are left out. */
+  async getItems(itemIds: string[]): Promise<ItemRecord[]> {
+    if (itemIds.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of itemIds) pipeline.hgetall(this.itemKey(id));
+    const hashes = ((await pipeline.exec()) ?? []).map(([, h]) => h as Record<string, string>);
+    return hashes.filter((h) => h?.id).map(toItem);
+  }
+
   /** Every item id of a batch in order, optionally of one status; for enqueueing and manifests. */
   async itemIds(batchId: string, status?: ItemStatus): Promise<string[]> {
     const set = status ? `state:${status}` : 'items';
@@ -326,6 +336,7 @@ export class Records {
       to,
       Date.now(),
       from.join(','),
+      batchEventsChannel(this.prefix, item.batch_id),
       ...updateFields(update),
     )) as [number, number, number, string];
     return {
@@ -389,6 +400,7 @@ export class Records {
       to,
       Date.now(),
       batchStatus,
+      batchEventsChannel(this.prefix, batchId),
       ...fields,
     )) as (string | number)[];
     const seq = Number(result.pop());

@@ -4,8 +4,11 @@
  * caller learns that a batch has just finished and sends batch.completed.
  *
  * KEYS: item hash, batch hash, batch key prefix (for the per-state sets).
- * ARGV: target status, now (ms), allowed current statuses (comma-separated), then field/value pairs.
+ * ARGV: target status, now (ms), allowed current statuses (comma-separated), the batch's events
+ * channel (batchEventsChannel), then field/value pairs.
  * Returns [changed (1/0/-1 missing), batchFinished (1/0), completionSeq, previous status].
+ * A status change (or the batch finishing) PUBLISHes one small JSON message on the channel,
+ * `{"items":[id],"status":to,"finished":bool}`, built by concatenation: no cjson on the hot path.
  */
 export const TRANSITION = `
 local item, batch, batchPrefix = KEYS[1], KEYS[2], KEYS[3]
@@ -20,7 +23,7 @@ if not allowed then return {0, 0, 0, current} end
 local itemId = redis.call('HGET', item, 'id')
 local idx = redis.call('HGET', item, 'idx')
 local fields = {'status', to, 'updated_at', now}
-for i = 4, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', item, unpack(fields))
 if to == 'running' and current ~= 'running' then redis.call('HSET', item, 'started_at', now) end
 if current ~= to then
@@ -38,28 +41,38 @@ if to == 'queued' and (batchStatus == 'completed') then
   batchStatus = 'running'
 end
 local open = redis.call('ZCARD', batchPrefix .. ':state:queued') + redis.call('ZCARD', batchPrefix .. ':state:running')
+local finished, seq = 0, 0
 if open == 0 and redis.call('HGET', batch, 'completed_at') == '' then
   local final = 'completed'
   if batchStatus == 'cancelled' then final = 'cancelled' end
-  local seq = redis.call('HINCRBY', batch, 'completion_seq', 1)
+  seq = redis.call('HINCRBY', batch, 'completion_seq', 1)
   redis.call('HSET', batch, 'status', final, 'completed_at', now)
-  return {1, 1, seq, current}
+  finished = 1
 end
-return {1, 0, 0, current}
+if current ~= to or finished == 1 then
+  redis.call('PUBLISH', ARGV[4], '{"items":["' .. itemId .. '"],"status":"' .. to ..
+    '","finished":' .. (finished == 1 and 'true' or 'false') .. '}')
+end
+return {1, finished, seq, current}
 `;
+
+/** A cancel or retry of more items than this publishes their count only, not their ids. */
+export const MOVE_ALL_EVENT_IDS = 1_000;
 
 /**
  * Moves every item of one state to another in one step (cancel: queued -> cancelled; retry:
  * failed -> queued) and settles the batch status. Runs in Redis so no worker can start an item
  * halfway through. KEYS: batch hash, batch key prefix, item key prefix.
- * ARGV: from, to, now, new batch status, then fields to set on each item.
- * Returns [moved item ids..., then finished flag and completion seq as the last two entries].
+ * ARGV: from, to, now, new batch status, the batch's events channel, then fields to set on each
+ * item. Returns [moved item ids..., then finished flag and completion seq as the last two entries].
+ * Always PUBLISHes one message (the batch status may change even when nothing moved):
+ * `{"count":n,"items":[ids] (only up to MOVE_ALL_EVENT_IDS of them),"status":to,"finished":bool}`.
  */
 export const MOVE_ALL = `
 local batch, batchPrefix, itemPrefix = KEYS[1], KEYS[2], KEYS[3]
 local from, to, now, batchStatus = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local fields = {'status', to, 'updated_at', now}
-for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
 local fromSet, toSet = batchPrefix .. ':state:' .. from, batchPrefix .. ':state:' .. to
 local moved = redis.call('ZRANGE', fromSet, 0, -1, 'WITHSCORES')
 local ids = {}
@@ -87,6 +100,10 @@ if open == 0 and redis.call('HGET', batch, 'completed_at') == '' then
   redis.call('HSET', batch, 'completed_at', now)
   finished = 1
 end
+local listed = ''
+if #ids > 0 and #ids <= ${MOVE_ALL_EVENT_IDS} then listed = '"items":["' .. table.concat(ids, '","') .. '"],' end
+redis.call('PUBLISH', ARGV[5], '{"count":' .. #ids .. ',' .. listed .. '"status":"' .. to ..
+  '","finished":' .. (finished == 1 and 'true' or 'false') .. '}')
 ids[#ids + 1] = finished
 ids[#ids + 1] = seq
 return ids

@@ -168,3 +168,23 @@ for i = 1, #entries, 2 do
 end
 return out
 `;
+
+/**
+ * ARGV: prefix. The admission line's depths: tenant, batch, score, waiting, ... for every batch
+ * with items in line, then the number of admitted items last. Read-only.
+ */
+export const DEPTHS = `
+local P = ARGV[1]
+local out = {}
+for _, tenant in ipairs(redis.call('ZRANGE', P .. ':adm:tenants', 0, -1)) do
+  local batches = redis.call('ZRANGE', P .. ':adm:tenant:' .. tenant, 0, -1, 'WITHSCORES')
+  for i = 1, #batches, 2 do
+    out[#out + 1] = tenant
+    out[#out + 1] = batches[i]
+    out[#out + 1] = batches[i + 1]
+    out[#out + 1] = redis.call('LLEN', P .. ':adm:batch:' .. batches[i])
+  end
+end
+out[#out + 1] = redis.call('HLEN', P .. ':adm:assigned')
+return out
+`;

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
-import { ADMIT, ASSIGNED, PARK, PARK_MANY, RELEASE } from './admission-scripts.js';
+import { ADMIT, ASSIGNED, DEPTHS, PARK, PARK_MANY, RELEASE } from './admission-scripts.js';
+import type { WaitingBatch } from './eta.js';
 
 export interface ParkedItem {
   id: string;
@@ -114,6 +115,25 @@ export class Admission {
   /** Gives an item's slot back (finished, failed, cancelled, or moving to another key). */
   async release(itemId: string): Promise<boolean> {
     return (await this.redis.eval(RELEASE, 0, this.prefix, itemId)) === 1;
+  }
+
+  /** Every batch with items in line (how many, its tenant and priority) and the admitted count. */
+  async depths(): Promise<{ line: WaitingBatch[]; admitted: number }> {
+    const flat = (await this.redis.eval(DEPTHS, 0, this.prefix)) as (string | number)[];
+    const admitted = Number(flat.pop() ?? 0);
+    const line: WaitingBatch[] = [];
+    for (let i = 0; i + 3 < flat.length; i += 4) {
+      const waiting = Number(flat[i + 3]);
+      if (waiting === 0) continue;
+      line.push({
+        tenantId: String(flat[i]),
+        batchId: String(flat[i + 1]),
+        // The score is (10 - priority) * 1e12 + the sequence of its last service (PARK).
+        priority: 10 - Math.floor(Number(flat[i + 2]) / 1e12),
+        waiting,
+      });
+    }
+    return { line, admitted };
   }
 
   async stats(budgetKeys: string[]): Promise<AdmissionStats> {

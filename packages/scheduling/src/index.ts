@@ -16,3 +16,12 @@ export {
   type PollObservation,
   type PollPolicy,
 } from './poll-planner.js';
+export {
+  batchEta,
+  itemsAhead,
+  REQUESTS_PER_TASK,
+  throughputPerMs,
+  type Eta,
+  type EtaInput,
+  type WaitingBatch,
+} from './eta.js';

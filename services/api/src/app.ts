@@ -1,3 +1,4 @@
+import cookie from '@fastify/cookie';
 import multipart from '@fastify/multipart';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify from 'fastify';
@@ -7,6 +8,7 @@ import { Authenticator, tenantOf } from './auth.js';
 import { clientErrorHandler, frameworkErrorHandler } from './framework-errors.js';
 import type { ApiDeps, RouteDeps } from './deps.js';
 import { ApiError, errorHandler, notFoundHandler } from './errors.js';
+import { BatchEventStreams } from './lib/batch-events.js';
 import { BatchService } from './lib/batches.js';
 import { nestedDeeperThan } from './lib/json-depth.js';
 import { convertQuery } from './lib/query.js';
@@ -23,7 +25,9 @@ import { batchRoutes } from './routes/batches.js';
 import { fitroomCompatRoutes } from './routes/fitroom-compat.js';
 import { healthRoutes } from './routes/health.js';
 import { itemRoutes } from './routes/items.js';
+import { queueBoardRoutes } from './routes/queue-board.js';
 import { webhookRoutes } from './routes/webhooks.js';
+import { uiRoutes } from './ui/routes.js';
 
 /**
  * Builds the API from injected dependencies; owns none of them (startApi or a test does).
@@ -91,12 +95,23 @@ export function buildApp(deps: ApiDeps) {
       limit: config.api.rateLimit,
       windowMs: config.api.rateWindowMs,
     }),
+    batchEvents: new BatchEventStreams(deps.redis, config.prefix, app.log),
   };
 
   app.decorateRequest('tenant', null);
   // Jobs still being added after a 202 go in before the queues close.
   app.addHook('onClose', async () => routeDeps.batches.drain());
   app.decorate('settle', () => routeDeps.batches.drain());
+  // Open event streams would hold the server open forever: end them before it closes, then
+  // drop their Redis subscriber connection.
+  app.addHook('preClose', (done) => {
+    routeDeps.batchEvents.endAll();
+    done();
+  });
+  app.addHook('onClose', (_instance, done) => {
+    routeDeps.batchEvents.close();
+    done();
+  });
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
 
@@ -150,6 +165,8 @@ export function buildApp(deps: ApiDeps) {
     done();
   });
 
+  // Cookies are read only by the dashboard (/ui) and the queue board (/admin/queues).
+  void app.register(cookie);
   void app.register(multipart, {
     limits: { fileSize: config.api.uploadMaxBytes, files: MAX_UPLOAD_FILES },
   });
@@ -193,6 +210,9 @@ export function buildApp(deps: ApiDeps) {
     },
     { prefix: '/admin' },
   );
+  // Its own scope: the admin token as a Bearer header or the dashboard's admin cookie.
+  void app.register(queueBoardRoutes, routeDeps);
+  void app.register(uiRoutes, { ...routeDeps, prefix: '/ui' });
   return app;
 }
 

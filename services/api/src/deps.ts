@@ -6,6 +6,7 @@ import type { Operations, Records } from '@tryon/records';
 import type { Storage } from '@tryon/storage';
 import type { LookupFn } from '@tryon/webhooks';
 import type { Authenticator } from './auth.js';
+import type { BatchEventStreams } from './lib/batch-events.js';
 import type { BatchService } from './lib/batches.js';
 import type { TenantLimit } from './lib/tenant-limit.js';
 import type { WebhookReplayer } from './lib/webhook-replay.js';
@@ -38,4 +39,6 @@ export interface RouteDeps extends Omit<ApiDeps, 'limiter' | 'logger'> {
   replayer: WebhookReplayer;
   /** The per-tenant request limit (API_RATE_LIMIT per API_RATE_WINDOW_MS). */
   tenantLimit: TenantLimit;
+  /** Live batch event streams and their shared Redis subscriber (see streamBatchEvents). */
+  batchEvents: BatchEventStreams;
 }

@@ -21,6 +21,8 @@ export class ApiMetrics {
   readonly batchesSubmitted: Counter;
   readonly itemsSubmitted: Counter;
   readonly rateLimited: Counter<'api'>;
+  readonly batchEventStreams: Counter;
+  readonly batchEventStreamsOpen: Gauge;
 
   constructor(queues: { tryon: TryonQueue; webhooks: WebhookQueue }) {
     collectDefaultMetrics({ register: this.registry });
@@ -45,6 +47,17 @@ export class ApiMetrics {
       name: 'tryon_api_rate_limited_total',
       help: 'Requests refused with 429 by the per-tenant limit (API_RATE_LIMIT), by API',
       labelNames: ['api'],
+      registers: [this.registry],
+    });
+    // Event streams are hijacked replies: http_request_duration_seconds never sees them.
+    this.batchEventStreams = new Counter({
+      name: 'tryon_batch_event_streams_total',
+      help: 'Batch event streams (server-sent events) opened',
+      registers: [this.registry],
+    });
+    this.batchEventStreamsOpen = new Gauge({
+      name: 'tryon_batch_event_streams_open',
+      help: 'Batch event streams (server-sent events) open now',
       registers: [this.registry],
     });
     new Gauge({

@@ -1,5 +1,5 @@
 import { Type, type TSchema } from '@sinclair/typebox';
-import { Batch, ErrorResponse } from '@tryon/domain';
+import { BatchResponse, ErrorResponse } from '@tryon/domain';
 import { DELIVERIES_MAX_LIMIT } from './limits.js';
 
 /**
@@ -15,7 +15,9 @@ export const ListBatchesQuery = Type.Object(
 );
 
 export const BatchList = Type.Object({
-  batches: Type.Array(Batch, { description: "The tenant's most recent batches, newest first" }),
+  batches: Type.Array(BatchResponse, {
+    description: "The tenant's most recent batches, newest first",
+  }),
 });
 
 export const WebhookSecret = Type.Object({

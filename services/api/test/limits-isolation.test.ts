@@ -257,6 +257,8 @@ const itemRoute = (suffix: string): IdCase => ({
 const TENANT_ID_ROUTES: Record<string, IdCase> = {
   'GET /v1/batches/{id}': batchRoute('', 'GET', 200),
   'GET /v1/batches/{id}/items': batchRoute('/items', 'GET', 200),
+  'GET /v1/batches/{id}/results.jsonl': batchRoute('/results.jsonl', 'GET', 200),
+  'GET /v1/batches/{id}/results.csv': batchRoute('/results.csv', 'GET', 200),
   'GET /v1/batches/{id}/deliveries': batchRoute('/deliveries', 'GET', 200),
   'POST /v1/batches/{id}/cancel': batchRoute('/cancel', 'POST', 200),
   'POST /v1/batches/{id}/retry': batchRoute('/retry', 'POST', 200),

@@ -67,6 +67,7 @@ describe('health, readiness, metrics and docs', () => {
         '/v1/batches/{id}',
         '/v1/batches/{id}/cancel',
         '/v1/batches/{id}/deliveries',
+        '/v1/batches/{id}/events',
         '/v1/batches/{id}/items',
         '/v1/batches/{id}/retry',
         '/v1/batches/{id}/webhooks/replay',
@@ -105,6 +106,10 @@ describe('health, readiness, metrics and docs', () => {
     expect(JSON.stringify(doc.paths['/v1/assets']!.post!.requestBody)).toContain(
       'multipart/form-data',
     );
+    const events = doc.paths['/v1/batches/{id}/events']!.get!;
+    expect(
+      Object.keys((events.responses as Record<string, { content: object }>)['200']!.content),
+    ).toEqual(['text/event-stream']);
     expect(doc.paths['/healthz']!.get!.security).toEqual([]);
     const ui = await t.app.inject({ method: 'GET', url: '/docs/' });
     expect(ui.statusCode).toBe(200);

@@ -44,6 +44,22 @@ export interface Batch {
   fresh_renders: boolean;
   created_at: string;
   completed_at: string | null;
+  /** When the open items should be done (null once none is left); absent from older APIs. */
+  eta?: BatchEta | null;
+}
+
+export interface BatchEta {
+  seconds: number;
+  at: string;
+}
+
+/** POST /v1/batches?dry_run=true: what the batch would be, with nothing recorded. */
+export interface DryRunAnswer {
+  dry_run: true;
+  items: number;
+  credits: number;
+  cached: number;
+  eta: BatchEta | null;
 }
 
 export interface Item {
@@ -112,6 +128,8 @@ interface Call {
   /** Until the answer's headers arrive: covers sending the body and the API's work on it. */
   headersTimeoutMs?: number;
   signal?: AbortSignal;
+  /** Extra request headers (an event stream's accept and Last-Event-ID). */
+  headers?: Record<string, string>;
 }
 
 /** Sending up to 32 MiB and the API checking every image. */
@@ -192,6 +210,19 @@ export class TryonClient {
     });
   }
 
+  /** Validates a batch and estimates it (items, credits, ETA) without recording anything. */
+  dryRunBatch(body: CreateBatchRequest, signal?: AbortSignal): Promise<DryRunAnswer> {
+    return this.call<DryRunAnswer>({
+      method: 'POST',
+      path: '/v1/batches?dry_run=true',
+      json: body,
+      // Records nothing: repeating it is harmless.
+      idempotent: true,
+      headersTimeoutMs: SUBMIT_TIMEOUT_MS,
+      signal,
+    });
+  }
+
   getBatch(id: string, signal?: AbortSignal): Promise<Batch> {
     return this.call<Batch>({
       method: 'GET',
@@ -246,6 +277,27 @@ export class TryonClient {
       path: `/v1/batches/${encodeURIComponent(id)}/retry`,
       idempotent: false,
     });
+  }
+
+  /**
+   * The batch's server-sent events (GET /v1/batches/:id/events) as a raw stream the caller must
+   * consume or destroy. The API pings every 15 s, so the client's body timeout (between two
+   * chunks) notices a stream that went silent.
+   */
+  async batchEvents(
+    id: string,
+    options: { signal?: AbortSignal | undefined; lastEventId?: string | undefined } = {},
+  ): Promise<Readable> {
+    const headers: Record<string, string> = { accept: 'text/event-stream' };
+    if (options.lastEventId) headers['last-event-id'] = options.lastEventId;
+    const response = await this.send({
+      method: 'GET',
+      path: `/v1/batches/${encodeURIComponent(id)}/events`,
+      idempotent: true,
+      signal: options.signal,
+      headers,
+    });
+    return response.body;
   }
 
   /** The result image of a completed item, as a stream the caller must consume. */
@@ -307,7 +359,7 @@ export class TryonClient {
   }
 
   private async once(call: Call, what: string): Promise<Dispatcher.ResponseData> {
-    const headers: Record<string, string> = { accept: 'application/json' };
+    const headers: Record<string, string> = { accept: 'application/json', ...call.headers };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     let body: string | FormData | undefined;
     if (call.json !== undefined) {

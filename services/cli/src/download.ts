@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { csvLine } from '@tryon/domain';
 import type { Item, TryonClient } from './api.js';
 import { CliError, EXIT, NetworkError, usageError } from './errors.js';
 import { itemFileStems, resultExtension } from './names.js';
@@ -162,11 +163,9 @@ export function manifestRows(items: Item[], files: Map<string, string>): Manifes
   }));
 }
 
-/** RFC 4180: fields with a comma, quote, CR or LF quoted, quotes doubled, CRLF line ends. */
+/** RFC 4180 (the workspace's one CSV writer): a header, then one CRLF-ended line per row. */
 export function toCsv(rows: ManifestRow[]): string {
-  const field = (value: string) =>
-    /[",\r\n]/.test(value) || value !== value.trim() ? `"${value.replaceAll('"', '""')}"` : value;
-  const lines = [MANIFEST_COLUMNS.join(',')];
-  for (const row of rows) lines.push(MANIFEST_COLUMNS.map((c) => field(row[c])).join(','));
-  return `${lines.join('\r\n')}\r\n`;
+  const lines = [csvLine(MANIFEST_COLUMNS)];
+  for (const row of rows) lines.push(csvLine(MANIFEST_COLUMNS.map((c) => row[c])));
+  return lines.join('');
 }

@@ -103,6 +103,11 @@ export function buildProgram(
     )
     .option('--idempotency-key <key>', 'submitting again with the same key answers the same batch')
     .option('--wait', 'show a live progress bar until the batch has finished')
+    .option(
+      '--dry-run',
+      'submit nothing: print the item count, the credits it would cost and its ETA ' +
+        '(images not uploaded before are uploaded, so the API can check them)',
+    )
     .addOption(concurrency())
     .option('--no-cache', 'ignore the local cache of uploaded images')
     .addHelpText('after', EXIT_CODES_HELP)
@@ -119,6 +124,7 @@ export function buildProgram(
           priority: options.priority as number | undefined,
           idempotencyKey: options.idempotencyKey as string | undefined,
           wait: options.wait as boolean | undefined,
+          dryRun: options.dryRun as boolean | undefined,
           concurrency: options.concurrency as number,
           cache: options.cache as boolean,
         }),

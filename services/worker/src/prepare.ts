@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import sharp, { type Metadata } from 'sharp';
 import { isAssetId } from '@tryon/domain';
 import type { Redis } from 'ioredis';
-import type { Records } from '@tryon/records';
+import { preparedInputKey, type Records } from '@tryon/records';
 import type { Storage } from '@tryon/storage';
 import { SafeFetchError, safeFetch } from '@tryon/webhooks';
 import type { Dispatcher } from 'undici';
@@ -122,7 +122,7 @@ async function prepareCached(
   ctx: PrepareContext,
 ): Promise<string> {
   if (!isAssetId(ref)) return prepareOnce(ref, role, tenantId, ctx);
-  const cacheKey = `${ctx.prefix}:prepared:${tenantId}:${ref}:${role}`;
+  const cacheKey = preparedInputKey(ctx.prefix, tenantId, ref, role);
   const known = await ctx.redis.get(cacheKey);
   if (known && (await ctx.storage.exists(known))) return known;
   const key = await prepareOnce(ref, role, tenantId, ctx);

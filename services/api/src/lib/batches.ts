@@ -8,12 +8,13 @@ import {
   type TryonQueue,
   type WebhookQueue,
 } from '@tryon/queues';
-import { publicBatch, type BatchRecord, type Records } from '@tryon/records';
+import { publicBatch, type BatchRecord, type NewItem, type Records } from '@tryon/records';
 import { Admission } from '@tryon/scheduling';
 import { batchNotFound } from '../errors.js';
 import { ENQUEUE_CHUNK, ENQUEUE_LANES } from '../limits.js';
 import type { ApiMetrics } from '../metrics.js';
 import { expandBatch } from './batch-input.js';
+import { countCached } from './dry-run.js';
 import { checkImageRefs, checkWebhookUrl, type UrlPolicy } from './refs.js';
 
 export interface BatchServiceDeps {
@@ -85,6 +86,22 @@ export class BatchService {
       this.inBackground(this.enqueueAll(batch, ids));
     }
     return { batch, created };
+  }
+
+  /**
+   * A dry run: the same checks as submit (same 4xx answers), then how many items the result
+   * cache would serve. Reads only: no record, no queue, no storage write.
+   */
+  async preview(
+    tenantId: string,
+    body: CreateBatchRequest,
+  ): Promise<{ items: NewItem[]; cached: number }> {
+    const { config, records, urlPolicy } = this.deps;
+    const items = expandBatch(body, config.api.maxBatchItems);
+    if (body.webhook_url !== undefined) await checkWebhookUrl(body.webhook_url, urlPolicy);
+    await checkImageRefs(items, tenantId, records, urlPolicy);
+    const cached = await countCached(records, tenantId, items, body.fresh_renders ?? false);
+    return { items, cached };
   }
 
   private readonly pending = new Set<Promise<void>>();

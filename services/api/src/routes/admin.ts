@@ -39,6 +39,47 @@ async function queueStatus(queue: TryonQueue | WebhookQueue): Promise<Static<typ
   };
 }
 
+/**
+ * What GET /admin/status answers: queues, FitRoom budget per key, paused keys, tasks in flight,
+ * recent FitRoom errors. Shared with the operator page of the dashboard.
+ */
+export async function adminStatus(deps: RouteDeps): Promise<Static<typeof AdminStatus>> {
+  const budgetKeys = deps.config.fitroom.apiKeys.map(budgetKeyFor);
+  const [tryon, webhooks, usages, inFlight, errors, admission] = await Promise.all([
+    queueStatus(deps.tryonQueue),
+    queueStatus(deps.webhookQueue),
+    Promise.all(budgetKeys.map((key) => deps.limiter.usage(key))),
+    deps.operations.tasksInFlight(),
+    deps.operations.recentFitroomErrors(20),
+    new Admission(deps.records.redis, deps.config.prefix).stats(budgetKeys),
+  ]);
+  const budgets = usages.map((u) => ({
+    budget_key: u.budgetKey,
+    limit: u.limit,
+    window_ms: u.windowMs,
+    in_use: u.inUse,
+    in_flight: u.inFlight,
+    paused: u.pausedMs > 0,
+    paused_ms: u.pausedMs,
+    paused_reason: u.pausedReason,
+  }));
+  return {
+    queues: { tryon, webhooks },
+    budgets,
+    paused_keys: budgets
+      .filter((b) => b.paused)
+      .map((b) => ({
+        budget_key: b.budget_key,
+        reason: b.paused_reason,
+        resumes_in_ms: b.paused_ms,
+      })),
+    try_on: tryOnState(usages),
+    admission: { waiting: admission.parked, admitted: admission.inFlight },
+    fitroom: { tasks_in_flight: inFlight, recent_errors: errors },
+    generated_at: new Date().toISOString(),
+  };
+}
+
 /** /admin: the operator's view. The onRequest hook of this scope checks ADMIN_TOKEN. */
 export const adminRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app, deps, done) => {
   app.get(
@@ -51,42 +92,7 @@ export const adminRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app, deps, 
         response: { 200: AdminStatus, ...errorResponses(401) },
       },
     },
-    async () => {
-      const budgetKeys = deps.config.fitroom.apiKeys.map(budgetKeyFor);
-      const [tryon, webhooks, usages, inFlight, errors, admission] = await Promise.all([
-        queueStatus(deps.tryonQueue),
-        queueStatus(deps.webhookQueue),
-        Promise.all(budgetKeys.map((key) => deps.limiter.usage(key))),
-        deps.operations.tasksInFlight(),
-        deps.operations.recentFitroomErrors(20),
-        new Admission(deps.records.redis, deps.config.prefix).stats(budgetKeys),
-      ]);
-      const budgets = usages.map((u) => ({
-        budget_key: u.budgetKey,
-        limit: u.limit,
-        window_ms: u.windowMs,
-        in_use: u.inUse,
-        in_flight: u.inFlight,
-        paused: u.pausedMs > 0,
-        paused_ms: u.pausedMs,
-        paused_reason: u.pausedReason,
-      }));
-      return {
-        queues: { tryon, webhooks },
-        budgets,
-        paused_keys: budgets
-          .filter((b) => b.paused)
-          .map((b) => ({
-            budget_key: b.budget_key,
-            reason: b.paused_reason,
-            resumes_in_ms: b.paused_ms,
-          })),
-        try_on: tryOnState(usages),
-        admission: { waiting: admission.parked, admitted: admission.inFlight },
-        fitroom: { tasks_in_flight: inFlight, recent_errors: errors },
-        generated_at: new Date().toISOString(),
-      };
-    },
+    async () => adminStatus(deps),
   );
 
   /** Any tenant's batch, for operators. */

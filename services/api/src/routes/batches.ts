@@ -1,15 +1,33 @@
+import type { Readable } from 'node:stream';
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
-import { Batch, CreateBatchRequest, ItemsPage, ListItemsQuery } from '@tryon/domain';
-import { InvalidCursorError } from '@tryon/records';
+import { Type } from '@sinclair/typebox';
+import {
+  BatchResponse,
+  CreateBatchQuery,
+  CreateBatchRequest,
+  DryRunAnswer,
+  ItemsPage,
+  ListItemsQuery,
+} from '@tryon/domain';
+import { InvalidCursorError, type BatchRecord } from '@tryon/records';
 import { tenantOf } from '../auth.js';
 import type { RouteDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
+import { EtaEstimator } from '../lib/eta.js';
+import { resultsStream, RESULT_COLUMNS, type ResultsFormat } from '../lib/results-export.js';
+import { streamBatchEvents } from '../lib/batch-events.js';
 import { publicBatch, publicItem } from '@tryon/records';
 import { BATCH_BODY_LIMIT_BYTES, METADATA_MAX_BYTES } from '../limits.js';
 import { BatchList, errorResponses, IdParams, ListBatchesQuery } from '../schemas.js';
 
 export const batchRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app, deps, done) => {
   const { batches, records, config } = deps;
+  const eta = new EtaEstimator({ config, records, limiter: deps.limiter });
+  /** A batch as the batch routes answer it: the record's public view and its ETA. */
+  const view = async (batch: BatchRecord) => ({
+    ...publicBatch(batch),
+    eta: await eta.forBatch(batch),
+  });
 
   app.post(
     '/batches',
@@ -24,18 +42,38 @@ export const batchRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app, deps, 
           'this tenant (422 asset_not_found) or https URLs of public hosts (422 ' +
           'invalid_image_url); webhook_url likewise (422 invalid_webhook_url). metadata is at ' +
           `most ${METADATA_MAX_BYTES} bytes as JSON. Answers 202 with the batch once its jobs ` +
-          'are queued; a repeated idempotency_key answers 200 with the batch it made.',
+          'are queued; a repeated idempotency_key answers 200 with the batch it made. With ' +
+          '?dry_run=true the same checks run (same errors) and nothing is recorded or queued: ' +
+          '200 with the item count, the credits FitRoom would charge (items not served from ' +
+          'the result cache) and the ETA the batch would get now.',
+        querystring: CreateBatchQuery,
         body: CreateBatchRequest,
         response: {
-          200: Batch,
-          202: Batch,
+          200: Type.Union([BatchResponse, DryRunAnswer]),
+          202: BatchResponse,
           ...errorResponses(400, 401, 413, 415, 422),
         },
       },
     },
     async (request, reply) => {
-      const { batch, created } = await batches.submit(tenantOf(request).id, request.body);
-      return reply.status(created ? 202 : 200).send(publicBatch(batch));
+      const tenantId = tenantOf(request).id;
+      if (request.query.dry_run) {
+        const { items, cached } = await batches.preview(tenantId, request.body);
+        return reply.status(200).send({
+          dry_run: true as const,
+          items: items.length,
+          credits: items.length - cached,
+          cached,
+          eta: await eta.forNewBatch({
+            tenantId,
+            priority: request.body.priority ?? 0,
+            items: items.length,
+            hd: items[0]?.hd_mode ?? false,
+          }),
+        });
+      }
+      const { batch, created } = await batches.submit(tenantId, request.body);
+      return reply.status(created ? 202 : 200).send(await view(batch));
     },
   );
 
@@ -51,7 +89,7 @@ export const batchRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app, deps, 
     },
     async (request) => {
       const list = await records.listBatches(tenantOf(request).id, request.query.limit ?? 20);
-      return { batches: list.map(publicBatch) };
+      return { batches: await Promise.all(list.map(view)) };
     },
   );
 
@@ -62,10 +100,79 @@ export const batchRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app, deps, 
         tags: ['batches'],
         summary: 'A batch: status, counts by state, progress, timestamps',
         params: IdParams,
-        response: { 200: Batch, ...errorResponses(400, 401, 404) },
+        response: { 200: BatchResponse, ...errorResponses(400, 401, 404) },
       },
     },
-    async (request) => publicBatch(await batches.get(tenantOf(request).id, request.params.id)),
+    async (request) => view(await batches.get(tenantOf(request).id, request.params.id)),
+  );
+
+  const results = (format: ResultsFormat, type: string) =>
+    app.get(
+      `/batches/:id/results.${format}`,
+      {
+        schema: {
+          tags: ['batches'],
+          summary: `Every item's outcome as one ${format === 'csv' ? 'CSV' : 'JSON Lines'} file`,
+          description:
+            `One row per item in submission order: ${RESULT_COLUMNS.join(', ')}. ` +
+            (format === 'csv'
+              ? 'RFC 4180 with a header row and CRLF line ends; metadata is JSON in its cell; a ' +
+                "cell starting with = + - or @ gets a leading ' so spreadsheets do not run it."
+              : 'One JSON object per line; metadata as an object.') +
+            ' Streamed as it is read, at any batch size.',
+          params: IdParams,
+          produces: [type],
+          response: {
+            200: Type.Unsafe<Readable>({ type: 'string', description: `The ${format} file` }),
+            ...errorResponses(400, 401, 404),
+          },
+        },
+      },
+      async (request, reply) => {
+        const batch = await batches.get(tenantOf(request).id, request.params.id);
+        return reply
+          .type(type)
+          .header('content-disposition', `attachment; filename="${batch.id}-results.${format}"`)
+          .header('cache-control', 'no-store')
+          .header('x-content-type-options', 'nosniff')
+          .send(resultsStream(records, batch.id, config.publicUrl, format));
+      },
+    );
+  results('jsonl', 'application/x-ndjson');
+  results('csv', 'text/csv; charset=utf-8');
+
+  app.get(
+    '/batches/:id/events',
+    {
+      // A HEAD would open a stream with no body to send: not offered.
+      exposeHeadRoute: false,
+      schema: {
+        tags: ['batches'],
+        summary: 'Live progress of a batch (server-sent events)',
+        description:
+          'A `text/event-stream`. First `event: counts` with the batch (as GET ' +
+          '/v1/batches/:id), then per item change `event: item` with the item (as in ' +
+          '/v1/batches/:id/items) and `event: counts` again, at most about four a second. Once ' +
+          'no item is queued or running, `event: done` with the finished batch, and the stream ' +
+          'ends. A `: ping` comment comes every 15 s. Every event has an `id:`; a client that ' +
+          'reconnects with `Last-Event-ID` also gets the items that changed since. A cancel or ' +
+          'retry of more than 1,000 items sends their counts, not each item. 503 when live ' +
+          'events are unavailable (Redis): poll GET /v1/batches/:id instead.',
+        params: IdParams,
+        response: {
+          200: {
+            description: 'The event stream',
+            content: { 'text/event-stream': { schema: Type.String() } },
+          },
+          ...errorResponses(400, 401, 404, 503),
+        },
+      },
+    },
+    async (request, reply) => {
+      const batch = await batches.get(tenantOf(request).id, request.params.id);
+      await streamBatchEvents(request, reply, deps, batch);
+      return reply;
+    },
   );
 
   app.get(
@@ -108,10 +215,10 @@ export const batchRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app, deps, 
         description:
           'Running items finish; queued ones become cancelled. A finished batch is answered as it is.',
         params: IdParams,
-        response: { 200: Batch, ...errorResponses(400, 401, 404) },
+        response: { 200: BatchResponse, ...errorResponses(400, 401, 404) },
       },
     },
-    async (request) => publicBatch(await batches.cancel(tenantOf(request).id, request.params.id)),
+    async (request) => view(await batches.cancel(tenantOf(request).id, request.params.id)),
   );
 
   app.post(
@@ -121,10 +228,10 @@ export const batchRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app, deps, 
         tags: ['batches'],
         summary: 'Queue the failed items again',
         params: IdParams,
-        response: { 200: Batch, ...errorResponses(400, 401, 404) },
+        response: { 200: BatchResponse, ...errorResponses(400, 401, 404) },
       },
     },
-    async (request) => publicBatch(await batches.retry(tenantOf(request).id, request.params.id)),
+    async (request) => view(await batches.retry(tenantOf(request).id, request.params.id)),
   );
   done();
 };

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import cliProgress from 'cli-progress';
-import type { Batch, BatchItemInput, ClothType, CreateBatchRequest } from '../api.js';
+import type { Batch, BatchItemInput, ClothType, CreateBatchRequest, DryRunAnswer } from '../api.js';
 import { AssetCache, cacheDir } from '../cache.js';
-import { ApiError, EXIT } from '../errors.js';
+import { ApiError, EXIT, usageError } from '../errors.js';
 import { localFiles, readImages, type ImageSource, type InputImage } from '../inputs.js';
 import { note, printJson, say, type Context } from '../output.js';
 import { planItems, type PlannedItem } from '../plan.js';
+import { formatDuration } from '../progress.js';
 import { uploadFiles, type UploadResult, type UploadStats } from '../upload.js';
 import { awaitBatch, batchExitCode, summarize } from './batch.js';
 
@@ -20,6 +21,8 @@ export interface SubmitOptions {
   priority?: number;
   idempotencyKey?: string;
   wait?: boolean;
+  /** Validate and estimate (items, credits, ETA) without submitting. */
+  dryRun?: boolean;
   concurrency: number;
   cache: boolean;
 }
@@ -29,6 +32,9 @@ export interface SubmitOptions {
  * with every garment and, with --wait, follows it to the end.
  */
 export async function submit(ctx: Context, options: SubmitOptions): Promise<number> {
+  if (options.dryRun && options.wait) {
+    throw usageError('--dry-run submits nothing to --wait for');
+  }
   const models = await readImages(options.models, 'models');
   const garments = await readImages(options.garments, 'garments');
   const lowers = options.lower ? await readImages(options.lower, 'lower') : undefined;
@@ -49,23 +55,36 @@ export async function submit(ctx: Context, options: SubmitOptions): Promise<numb
       ...(options.fresh && { fresh_renders: true }),
     }) satisfies CreateBatchRequest;
 
-  let batch: Batch;
-  try {
-    batch = await ctx.client.createBatch(request(uploads));
-  } catch (error) {
-    // The cache named assets the API no longer has (another token, a wiped store): nothing was
-    // queued, so upload those files again and submit once more.
-    if (!(error instanceof ApiError && error.code === 'asset_not_found')) throw error;
-    if (uploads.fromCache.size === 0) throw error;
-    note(ctx, 'The API does not know some cached uploads; uploading them again.');
-    for (const sha of uploads.fromCache) cache.forget(sha);
-    const again = await upload(ctx, files, cache, options.concurrency);
-    uploads = {
-      ...again,
-      stats: { ...again.stats, uploaded: uploads.stats.uploaded + again.stats.uploaded, reused: 0 },
-    };
-    batch = await ctx.client.createBatch(request(uploads));
+  const send = async <T>(call: (body: CreateBatchRequest) => Promise<T>): Promise<T> => {
+    try {
+      return await call(request(uploads));
+    } catch (error) {
+      // The cache named assets the API no longer has (another token, a wiped store): nothing
+      // was queued, so upload those files again and submit once more.
+      if (!(error instanceof ApiError && error.code === 'asset_not_found')) throw error;
+      if (uploads.fromCache.size === 0) throw error;
+      note(ctx, 'The API does not know some cached uploads; uploading them again.');
+      for (const sha of uploads.fromCache) cache.forget(sha);
+      const again = await upload(ctx, files, cache, options.concurrency);
+      uploads = {
+        ...again,
+        stats: {
+          ...again.stats,
+          uploaded: uploads.stats.uploaded + again.stats.uploaded,
+          reused: 0,
+        },
+      };
+      return call(request(uploads));
+    }
+  };
+
+  if (options.dryRun) {
+    const answer = await send((body) => ctx.client.dryRunBatch(body));
+    reportDryRun(ctx, answer, uploads.stats);
+    return EXIT.ok;
   }
+
+  const batch: Batch = await send((body) => ctx.client.createBatch(body));
 
   const result = {
     batch,
@@ -122,6 +141,22 @@ async function upload(
   } finally {
     if (started) bar?.stop();
   }
+}
+
+/**
+ * A dry run's answer. Images not uploaded before were uploaded (the API checks asset ids, and
+ * an id comes only from an upload); the next real submit reuses them.
+ */
+function reportDryRun(ctx: Context, answer: DryRunAnswer, stats: UploadStats): void {
+  const { items, credits, cached, eta } = answer;
+  if (ctx.json) {
+    printJson({ dry_run: true, items, credits, cached, eta, uploads: stats });
+    return;
+  }
+  say(ctx, `Items:   ${items}`);
+  say(ctx, `Credits: ${credits} (${cached} served from earlier renders at no cost)`);
+  say(ctx, `ETA:     ${eta ? `${formatDuration(eta.seconds * 1000)} (${eta.at})` : 'unknown'}`);
+  note(ctx, `Dry run: nothing was submitted (${describeUploads(stats)}).`);
 }
 
 function describeUploads(stats: UploadStats): string {

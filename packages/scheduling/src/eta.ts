@@ -1,0 +1,99 @@
+/**
+ * When a batch's open items should be done: budget arithmetic, no I/O. The API gathers the
+ * inputs (counts, the admission line, learned durations); these functions only compute.
+ */
+
+/**
+ * Requests one task costs at saturation: one create and one poll. The worker keeps no running
+ * count of polls per task, so this is the figure `pnpm bench` measures (2.015-2.043 requests
+ * per task) and the admission cap assumes (keyCap).
+ */
+export const REQUESTS_PER_TASK = 2;
+
+export interface EtaInput {
+  /** This batch's items not finished yet (queued + running). */
+  left: number;
+  /** Items the shared keys will finish before this batch's last one (see itemsAhead). */
+  ahead: number;
+  /** FitRoom API keys the work shares. */
+  keys: number;
+  /** Requests per window per key (FITROOM_RATE_LIMIT, FITROOM_RATE_WINDOW_MS). */
+  rateLimit: number;
+  rateWindowMs: number;
+  requestsPerTask: number;
+  /** Mean duration of one of this batch's tasks at FitRoom (DurationModel). */
+  taskMs: number;
+  /** Tasks in flight at once across the keys (the admission caps). */
+  concurrency: number;
+  /** Added as is: time until a paused key is usable again, say. */
+  delayMs?: number;
+  now: number;
+}
+
+export interface Eta {
+  seconds: number;
+  at: string;
+}
+
+/** Tasks per ms the keys can complete: the budget or the concurrency, whichever is lower. */
+export function throughputPerMs(input: Omit<EtaInput, 'left' | 'ahead' | 'now'>): number {
+  const budget = (input.keys * input.rateLimit) / input.rateWindowMs / input.requestsPerTask;
+  const concurrency = input.concurrency / input.taskMs;
+  return Math.min(budget, concurrency);
+}
+
+/**
+ * ETA = (ahead + left) / throughput + one task duration (the last admitted task still runs
+ * its whole course). Null when nothing is left or nothing can run (no key).
+ */
+export function batchEta(input: EtaInput): Eta | null {
+  if (input.left <= 0) return null;
+  const throughput = throughputPerMs(input);
+  if (!(throughput > 0) || !(input.taskMs > 0)) return null;
+  const ms = (input.ahead + input.left) / throughput + input.taskMs + (input.delayMs ?? 0);
+  const seconds = Math.ceil(ms / 1000);
+  return { seconds, at: new Date(input.now + seconds * 1000).toISOString() };
+}
+
+/** A batch's items waiting in the admission line (see Admission.depths). */
+export interface WaitingBatch {
+  tenantId: string;
+  batchId: string;
+  /** 0-10, higher first within its tenant. */
+  priority: number;
+  waiting: number;
+}
+
+/**
+ * Items served before this batch's last waiting one, by the admission order: round-robin
+ * across tenants, within a tenant higher priority first and round-robin among equals.
+ *
+ * In the tenant: every item of a higher-priority batch, min(theirs, ours) of each
+ * equal-priority batch, none of a lower one. That takes R = that + ours rounds; each other
+ * tenant is served once per round, so it adds min(its waiting, R). Items already admitted
+ * elsewhere (`othersInFlight`) finish first.
+ */
+export function itemsAhead(
+  line: readonly WaitingBatch[],
+  batch: { id: string; tenantId: string; priority: number },
+  othersInFlight = 0,
+): number {
+  const ours = line.find((b) => b.batchId === batch.id)?.waiting ?? 0;
+  // All admitted already: what others have in flight runs alongside, not before.
+  if (ours === 0) return 0;
+  let inTenant = 0;
+  const otherTenants = new Map<string, number>();
+  for (const b of line) {
+    if (b.batchId === batch.id) continue;
+    if (b.tenantId === batch.tenantId) {
+      if (b.priority > batch.priority) inTenant += b.waiting;
+      else if (b.priority === batch.priority) inTenant += Math.min(b.waiting, ours);
+    } else {
+      otherTenants.set(b.tenantId, (otherTenants.get(b.tenantId) ?? 0) + b.waiting);
+    }
+  }
+  const rounds = inTenant + ours;
+  let across = 0;
+  for (const waiting of otherTenants.values()) across += Math.min(waiting, rounds);
+  return Math.max(0, othersInFlight) + inTenant + across;
+}

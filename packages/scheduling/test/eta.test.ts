@@ -1,0 +1,115 @@
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { testRedisUrl, uniqueId } from '@tryon/testing';
+import {
+  Admission,
+  batchEta,
+  itemsAhead,
+  REQUESTS_PER_TASK,
+  throughputPerMs,
+  type EtaInput,
+} from '../src/index.js';
+
+const NOW = Date.parse('2026-01-01T00:00:00Z');
+
+/** One key, 60 per minute, normal tasks of 9 s, admission room to spare. */
+const base: EtaInput = {
+  left: 300,
+  ahead: 0,
+  keys: 1,
+  rateLimit: 60,
+  rateWindowMs: 60_000,
+  requestsPerTask: REQUESTS_PER_TASK,
+  taskMs: 9_000,
+  concurrency: 8,
+  now: NOW,
+};
+
+const seconds = (input: Partial<EtaInput>) => batchEta({ ...base, ...input })!.seconds;
+
+describe('batchEta', () => {
+  it('is items over the budget (30 tasks a minute per key) plus one task for the tail', () => {
+    // 300 tasks at 0.5 per second: 600 s, then the last one's 9 s.
+    expect(batchEta(base)).toEqual({
+      seconds: 609,
+      at: new Date(NOW + 609_000).toISOString(),
+    });
+  });
+
+  it('more keys: shorter', () => {
+    expect(seconds({ keys: 3, concurrency: 24 })).toBeLessThan(seconds({ keys: 1 }));
+    expect(seconds({ keys: 3, concurrency: 24 })).toBe(209);
+  });
+
+  it('HD tasks: longer', () => {
+    expect(seconds({ taskMs: 30_000 })).toBeGreaterThan(seconds({ taskMs: 9_000 }));
+  });
+
+  it('work queued ahead: longer', () => {
+    expect(seconds({ ahead: 600 })).toBe(1809);
+  });
+
+  it('too little concurrency bounds the rate below the budget', () => {
+    // 2 tasks in flight of 9 s each: 2/9 per second, under the budget's 1/2.
+    expect(throughputPerMs({ ...base, concurrency: 2 })).toBeCloseTo(2 / 9_000);
+    expect(seconds({ left: 20, concurrency: 2 })).toBe(99);
+  });
+
+  it('a paused key delays it by the pause', () => {
+    expect(seconds({ delayMs: 60_000 })).toBe(669);
+  });
+
+  it('nothing left: null; no key: null', () => {
+    expect(batchEta({ ...base, left: 0, ahead: 50 })).toBeNull();
+    expect(batchEta({ ...base, keys: 0 })).toBeNull();
+  });
+});
+
+describe('itemsAhead', () => {
+  const ours = { id: 'b-ours', tenantId: 't1', priority: 0 };
+
+  it('another tenant shares round-robin: at most as many as ours go first', () => {
+    const line = [
+      { tenantId: 't2', batchId: 'big', priority: 0, waiting: 10_000 },
+      { tenantId: 't3', batchId: 'small', priority: 0, waiting: 4 },
+      { tenantId: 't1', batchId: 'b-ours', priority: 0, waiting: 10 },
+    ];
+    expect(itemsAhead(line, ours)).toBe(10 + 4);
+  });
+
+  it('within the tenant: higher priority entirely, equal round-robin, lower not at all', () => {
+    const mine = { ...ours, priority: 2 };
+    const line = [
+      { tenantId: 't1', batchId: 'urgent', priority: 5, waiting: 30 },
+      { tenantId: 't1', batchId: 'peer', priority: 2, waiting: 100 },
+      { tenantId: 't1', batchId: 'later', priority: 2, waiting: 3 },
+      { tenantId: 't1', batchId: 'low', priority: 0, waiting: 50 },
+      { tenantId: 't1', batchId: 'b-ours', priority: 2, waiting: 10 },
+      // Our tenant needs 30 + 10 + 3 + 10 = 53 rounds: the other tenant fills 53 of them.
+      { tenantId: 't2', batchId: 'other', priority: 0, waiting: 1_000 },
+    ];
+    expect(itemsAhead(line, mine, 7)).toBe(7 + 30 + 10 + 3 + 53);
+  });
+
+  it('all of ours admitted: nothing waits in front of it', () => {
+    const line = [{ tenantId: 't2', batchId: 'big', priority: 0, waiting: 500 }];
+    expect(itemsAhead(line, ours, 9)).toBe(0);
+  });
+});
+
+describe('Admission.depths', () => {
+  const redis = new Redis(testRedisUrl());
+  afterAll(() => redis.disconnect());
+
+  it('reads every waiting batch with its tenant and priority, and the admitted count', async () => {
+    const admission = new Admission(redis, uniqueId('eta'));
+    await admission.parkMany({ id: 'b1', tenantId: 't1', priority: 3 }, ['i1', 'i2', 'i3']);
+    await admission.parkMany({ id: 'b2', tenantId: 't2', priority: 0 }, ['i4']);
+    const { line, admitted } = await admission.depths();
+    expect(line.sort((a, b) => a.batchId.localeCompare(b.batchId))).toEqual([
+      { tenantId: 't1', batchId: 'b1', priority: 3, waiting: 3 },
+      { tenantId: 't2', batchId: 'b2', priority: 0, waiting: 1 },
+    ]);
+    expect(admitted).toBe(0);
+  });
+});

@@ -1,0 +1,163 @@
+import type { Config } from '@tryon/config';
+import type { RateLimiter } from '@tryon/rate-limiter';
+import { budgetKeyFor } from '@tryon/rate-limiter';
+import type { BatchRecord, Records } from '@tryon/records';
+import {
+  Admission,
+  batchEta,
+  defaultPollPolicy,
+  DurationModel,
+  firstPollDelayMs,
+  itemsAhead,
+  keyCap,
+  REQUESTS_PER_TASK,
+  type Eta,
+  type TaskMode,
+  type WaitingBatch,
+} from '@tryon/scheduling';
+
+/** How long one reading of the shared state serves: GET /v1/batches/:id is polled every second. */
+const SNAPSHOT_MS = 1_000;
+
+interface Snapshot {
+  line: WaitingBatch[];
+  admitted: number;
+  usableKeys: number;
+  /** Until a key is usable again, when all are paused. */
+  delayMs: number;
+  taskMs: Record<TaskMode, number>;
+  /** Tasks in flight at once across the usable keys, per mode (the admission caps). */
+  concurrency: Record<TaskMode, number>;
+}
+
+export interface EtaEstimatorDeps {
+  config: Config;
+  records: Records;
+  limiter: RateLimiter;
+}
+
+/**
+ * Gathers what batchEta needs: the admission line, the learned task durations (the same
+ * DurationModel the workers feed) and which keys are usable, read at most once a second and
+ * shared by every request in that second; the batch's own counts are always fresh.
+ */
+export class EtaEstimator {
+  private readonly durations: DurationModel;
+  private readonly admission: Admission;
+  private snapshot: { at: number; value: Promise<Snapshot> } | null = null;
+
+  constructor(private readonly deps: EtaEstimatorDeps) {
+    const { fitroom, prefix } = deps.config;
+    // As the worker builds it, so both read the same learned model.
+    this.durations = new DurationModel({
+      redis: deps.records.redis,
+      prefix,
+      defaults: {
+        normal: { meanMs: fitroom.normalTaskMs, sdMs: fitroom.normalTaskMs * 0.1 },
+        hd: { meanMs: fitroom.hdTaskMs, sdMs: fitroom.hdTaskMs * 0.1 },
+      },
+      fitroomSecondMs: fitroom.rateWindowMs / 60,
+      refreshMs: SNAPSHOT_MS,
+    });
+    this.admission = new Admission(deps.records.redis, prefix);
+  }
+
+  /** The ETA of a recorded batch; null once nothing is queued or running. */
+  async forBatch(batch: BatchRecord): Promise<Eta | null> {
+    const left = batch.counts.queued + batch.counts.running;
+    if (left === 0) return null;
+    const [snapshot, mode] = await Promise.all([this.read(), this.modeOf(batch)]);
+    const waiting = snapshot.line.find((b) => b.batchId === batch.id)?.waiting ?? 0;
+    const othersInFlight = snapshot.admitted - Math.max(0, left - waiting);
+    const ahead = itemsAhead(
+      snapshot.line,
+      { id: batch.id, tenantId: batch.tenant_id, priority: batch.priority },
+      othersInFlight,
+    );
+    return this.compute(snapshot, mode, left, ahead);
+  }
+
+  /** The ETA a batch of `items` items would get if it were submitted now (dry run). */
+  async forNewBatch(batch: {
+    tenantId: string;
+    priority: number;
+    items: number;
+    hd: boolean;
+  }): Promise<Eta | null> {
+    const snapshot = await this.read();
+    const id = '(dry run)';
+    const line = [
+      ...snapshot.line,
+      { tenantId: batch.tenantId, batchId: id, priority: batch.priority, waiting: batch.items },
+    ];
+    const ahead = itemsAhead(
+      line,
+      { id, tenantId: batch.tenantId, priority: batch.priority },
+      snapshot.admitted,
+    );
+    return this.compute(snapshot, batch.hd ? 'hd' : 'normal', batch.items, ahead);
+  }
+
+  private compute(snapshot: Snapshot, mode: TaskMode, left: number, ahead: number) {
+    const { rateLimit, rateWindowMs } = this.deps.config.fitroom;
+    return batchEta({
+      left,
+      ahead,
+      keys: snapshot.usableKeys,
+      rateLimit,
+      rateWindowMs,
+      requestsPerTask: REQUESTS_PER_TASK,
+      taskMs: snapshot.taskMs[mode],
+      concurrency: snapshot.concurrency[mode],
+      delayMs: snapshot.delayMs,
+      now: Date.now(),
+    });
+  }
+
+  /** A batch's tasks are as long as its next open item's mode (a batch rarely mixes them). */
+  private async modeOf(batch: BatchRecord): Promise<TaskMode> {
+    const status = batch.counts.queued > 0 ? 'queued' : 'running';
+    const page = await this.deps.records.listItems(batch.id, { status, limit: 1 });
+    return page.items[0]?.hd_mode ? 'hd' : 'normal';
+  }
+
+  private read(): Promise<Snapshot> {
+    const now = Date.now();
+    if (!this.snapshot || now - this.snapshot.at > SNAPSHOT_MS) {
+      const value = this.load();
+      this.snapshot = { at: now, value };
+      // A failed reading is not kept: the next request tries again.
+      value.catch(() => {
+        if (this.snapshot?.value === value) this.snapshot = null;
+      });
+    }
+    return this.snapshot.value;
+  }
+
+  private async load(): Promise<Snapshot> {
+    const { fitroom } = this.deps.config;
+    const budgetKeys = fitroom.apiKeys.map(budgetKeyFor);
+    const [depths, usages] = await Promise.all([
+      this.admission.depths(),
+      Promise.all(budgetKeys.map((key) => this.deps.limiter.usage(key))),
+      this.durations.refresh(),
+    ]);
+    const paused = usages.filter((u) => u.pausedMs > 0);
+    // Every key paused: the work waits for the first to come back, then runs on it.
+    const allPaused = usages.length > 0 && paused.length === usages.length;
+    const usableKeys = allPaused ? 1 : usages.length - paused.length;
+    const delayMs = allPaused ? Math.min(...paused.map((u) => u.pausedMs)) : 0;
+    const cap = keyCap(fitroom.rateLimit, fitroom.rateWindowMs);
+    const policy = defaultPollPolicy(fitroom.pollIntervalMs);
+    const taskMs = { normal: 0, hd: 0 };
+    const concurrency = { normal: 0, hd: 0 };
+    for (const mode of ['normal', 'hd'] as const) {
+      const estimate = this.durations.estimate(mode);
+      taskMs[mode] = estimate.meanMs;
+      // An admitted task holds 1/slot of its key's cap until the poll that finds it done.
+      const slotMs = Math.max(1, firstPollDelayMs(policy, estimate, 1));
+      concurrency[mode] = usableKeys * Math.max(1, cap * slotMs);
+    }
+    return { ...depths, usableKeys, delayMs, taskMs, concurrency };
+  }
+}
