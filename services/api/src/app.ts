@@ -104,11 +104,16 @@ export function buildApp(deps: ApiDeps) {
   app.decorate('settle', () => routeDeps.batches.drain());
   // Open event streams would hold the server open forever: end them before it closes, then
   // drop their Redis subscriber connection.
+  // Node 20 leaves a keep-alive connection open when its request was still running as close()
+  // began (until keepAliveTimeout, 72 s): such connections are closed as soon as they go idle.
+  let idleSweep: NodeJS.Timeout | undefined;
   app.addHook('preClose', (done) => {
     routeDeps.batchEvents.endAll();
+    idleSweep = setInterval(() => app.server.closeIdleConnections(), 50);
     done();
   });
   app.addHook('onClose', (_instance, done) => {
+    clearInterval(idleSweep);
     routeDeps.batchEvents.close();
     done();
   });

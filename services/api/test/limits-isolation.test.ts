@@ -279,6 +279,8 @@ describe('every route that takes an id is tenant-isolated', () => {
     const withId = routes.filter((r) => r.path.includes('{id}')).map(key);
     const covered = [
       ...Object.keys(TENANT_ID_ROUTES),
+      // A stream that stays open while the batch runs: batch-events.test.ts checks it over HTTP.
+      'GET /v1/batches/{id}/events',
       'GET /api/tryon/v2/results/{id}',
       'GET /admin/batches/{id}/deliveries',
       'POST /admin/batches/{id}/webhooks/replay',

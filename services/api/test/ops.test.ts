@@ -1,6 +1,7 @@
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '@tryon/config';
-import { testRedisUrl, uniqueId } from '@tryon/testing';
+import { eventually, testRedisUrl, uniqueId } from '@tryon/testing';
 import { startApi } from '../src/index.js';
 import { auth, buildTestApp, imageUrl, TOKENS, type TestApp } from './helper.js';
 
@@ -69,6 +70,8 @@ describe('health, readiness, metrics and docs', () => {
         '/v1/batches/{id}/deliveries',
         '/v1/batches/{id}/events',
         '/v1/batches/{id}/items',
+        '/v1/batches/{id}/results.csv',
+        '/v1/batches/{id}/results.jsonl',
         '/v1/batches/{id}/retry',
         '/v1/batches/{id}/webhooks/replay',
         '/v1/items/{id}',
@@ -197,3 +200,43 @@ describe('startApi', () => {
     await expect(fetch(`${api.url}/healthz`)).rejects.toThrow();
   });
 });
+
+describe('closing with a request in flight', () => {
+  it('answers it, then closes its keep-alive connection instead of waiting for the client', async () => {
+    const t = await buildTestApp({ storage: 'fs' });
+    let closed: Promise<void> | null = null;
+    try {
+      const url = new URL(await t.app.listen({ host: '127.0.0.1', port: 0 }));
+      const socket = connect(Number(url.port), '127.0.0.1');
+      let answer = '';
+      socket.on('data', (chunk: Buffer) => (answer += chunk.toString()));
+      const socketClosed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      const body = JSON.stringify({ items: [] });
+      // HTTP/1.1 keeps the connection alive; half the body keeps the request running.
+      socket.write(
+        'POST /v1/batches HTTP/1.1\r\nhost: api.test\r\ncontent-type: application/json\r\n' +
+          `authorization: Bearer ${TOKENS.acme}\r\ncontent-length: ${body.length}\r\n\r\n` +
+          body.slice(0, 5),
+      );
+      await eventually(
+        () => Promise.resolve(t.logs.join('')),
+        (logs) => logs.includes('"url":"/v1/batches"'),
+      );
+      closed = t.app.close();
+      socket.write(body.slice(5));
+      // The request started before close() is answered by its route, not with a 503.
+      await eventually(
+        () => Promise.resolve(answer),
+        (text) => text.includes('\r\n\r\n'),
+      );
+      expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+      // Then the server ends the connection itself (Node 20 would hold it for 72 s).
+      await socketClosed;
+      await closed;
+    } finally {
+      await (closed ?? Promise.resolve());
+      await t.close();
+    }
+  });
+});
+
