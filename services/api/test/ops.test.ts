@@ -239,4 +239,3 @@ describe('closing with a request in flight', () => {
     }
   });
 });
-
