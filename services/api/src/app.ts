@@ -28,6 +28,7 @@ import { itemRoutes } from './routes/items.js';
 import { queueBoardRoutes } from './routes/queue-board.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { uiRoutes } from './ui/routes.js';
+import { EtaEstimator } from './lib/eta.js';
 
 /**
  * Builds the API from injected dependencies; owns none of them (startApi or a test does).
@@ -49,6 +50,15 @@ export function buildApp(deps: ApiDeps) {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const metrics = new ApiMetrics({ tryon: deps.tryonQueue, webhooks: deps.webhookQueue });
+  const limiter =
+    deps.limiter ??
+    new RateLimiter({
+      redis: deps.redis,
+      prefix: config.prefix,
+      limit: config.fitroom.rateLimit,
+      windowMs: config.fitroom.rateWindowMs,
+      requestTimeoutMs: config.fitroom.timeoutMs,
+    });
   const routeDeps: RouteDeps = {
     config,
     redis: deps.redis,
@@ -58,15 +68,7 @@ export function buildApp(deps: ApiDeps) {
     tryonQueue: deps.tryonQueue,
     webhookQueue: deps.webhookQueue,
     lookup: deps.lookup,
-    limiter:
-      deps.limiter ??
-      new RateLimiter({
-        redis: deps.redis,
-        prefix: config.prefix,
-        limit: config.fitroom.rateLimit,
-        windowMs: config.fitroom.rateWindowMs,
-        requestTimeoutMs: config.fitroom.timeoutMs,
-      }),
+    limiter,
     auth: new Authenticator(config),
     metrics,
     batches: new BatchService({
@@ -96,6 +98,7 @@ export function buildApp(deps: ApiDeps) {
       windowMs: config.api.rateWindowMs,
     }),
     batchEvents: new BatchEventStreams(deps.redis, config.prefix, app.log),
+    eta: new EtaEstimator({ config, records: deps.records, limiter }),
   };
 
   app.decorateRequest('tenant', null);

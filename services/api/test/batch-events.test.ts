@@ -1,6 +1,6 @@
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Batch, Item } from '@tryon/domain';
+import type { Batch, BatchResponse, Item } from '@tryon/domain';
 import { batchEventsChannel, type NewItem } from '@tryon/records';
 import { eventually } from '@tryon/testing';
 import { auth, buildTestApp, imageUrl, TOKENS, type TestApp } from './helper.js';
@@ -150,6 +150,15 @@ describe('GET /v1/batches/:id/events', () => {
     expect(firstBatch).toMatchObject({ id: batch.id, status: 'queued', completed_at: null });
     expect(firstBatch.counts).toMatchObject({ total: 3, queued: 3 });
     expect(firstBatch).not.toHaveProperty('tenant_id');
+    // The same view as GET /v1/batches/:id, its ETA included.
+    const got = await request(`${base}/v1/batches/${batch.id}`, {
+      headers: auth(TOKENS.acme),
+      headersTimeout: 5_000,
+      bodyTimeout: 5_000,
+    });
+    const fromGet = (await got.body.json()) as BatchResponse;
+    expect(Object.keys(firstBatch).sort()).toEqual(Object.keys(fromGet).sort());
+    expect((firstBatch as BatchResponse).eta?.seconds).toBeGreaterThan(0);
 
     // The first event is written after the subscription: nothing below can be missed.
     const final: Record<string, string> = {
@@ -198,6 +207,7 @@ describe('GET /v1/batches/:id/events', () => {
     const doneBatch = JSON.parse(done.data) as Batch;
     expect(doneBatch).toMatchObject({ id: batch.id, status: 'completed', progress: 1 });
     expect(doneBatch.completed_at).not.toBeNull();
+    expect((doneBatch as BatchResponse).eta).toBeNull();
     expect(doneBatch.counts).toEqual({
       total: 3,
       queued: 0,

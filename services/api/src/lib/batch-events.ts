@@ -67,8 +67,8 @@ export class BatchEventStreams {
 }
 
 /**
- * Streams the batch's events until it has finished or the client leaves: `counts` (the public
- * Batch) first, then `item` (the public Item) per item change with coalesced `counts`, and a
+ * Streams the batch's events until it has finished or the client leaves: `counts` (the batch
+ * as GET /v1/batches/:id answers it, ETA included) first, then `item` (the public Item) per item change with coalesced `counts`, and a
  * final `done` (the finished Batch). The caller has authorized the request and loaded the
  * batch. Resolves when the stream has ended; throws (before anything is sent) only when Redis
  * cannot subscribe.
@@ -79,7 +79,7 @@ export async function streamBatchEvents(
   deps: RouteDeps,
   batch: BatchRecord,
 ): Promise<void> {
-  const { records, config, batchEvents, metrics } = deps;
+  const { records, config, batchEvents, metrics, eta } = deps;
   const log = request.log;
   const resumeFrom = parseLastEventId(request.headers['last-event-id']);
 
@@ -197,13 +197,18 @@ export async function streamBatchEvents(
       finish();
     }
   };
-  const sendCounts = (record: BatchRecord, force = false) => {
-    const view = publicBatch(record);
-    const key = JSON.stringify([view.status, view.counts, view.completed_at]);
+  // The ETA is advice: a failed reading of it sends the counts without one, not nothing.
+  const viewOf = (record: BatchRecord) =>
+    eta.view(record).catch((error: unknown) => {
+      log.warn({ err: error, batch_id: batch.id }, 'batch events: could not estimate the ETA');
+      return { ...publicBatch(record), eta: null };
+    });
+  const sendCounts = async (record: BatchRecord, force = false) => {
+    const key = JSON.stringify([record.status, record.counts, record.completed_at]);
     lastCountsAt = Date.now();
     if (!force && key === lastCounts) return;
     lastCounts = key;
-    send('counts', view);
+    send('counts', await viewOf(record));
   };
 
   /** The one loop that reads Redis and writes, so events go out in order. */
@@ -231,12 +236,12 @@ export async function streamBatchEvents(
           finish(); // expired or gone: nothing more will happen
           break;
         }
-        sendCounts(fresh);
+        await sendCounts(fresh);
         if (fresh.completed_at === null) continue;
         if (pending.size > 0) {
           countsDue = true; // items first, then done
         } else if (finishedMessage || graceOver || startedFinished) {
-          send('done', publicBatch(fresh));
+          send('done', await viewOf(fresh));
           finish();
         } else {
           graceTimer ??= setTimeout(() => {
@@ -255,7 +260,7 @@ export async function streamBatchEvents(
   };
   kick = () => void pump();
 
-  sendCounts(current, true);
+  await sendCounts(current, true);
   if (!ended && resumeFrom !== null) {
     await sendChangedSince(resumeFrom - RESUME_SLACK_MS).catch((error: unknown) =>
       log.warn({ err: error, batch_id: batch.id }, 'batch events: could not resume'),

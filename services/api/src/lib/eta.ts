@@ -1,7 +1,8 @@
 import type { Config } from '@tryon/config';
 import type { RateLimiter } from '@tryon/rate-limiter';
 import { budgetKeyFor } from '@tryon/rate-limiter';
-import type { BatchRecord, Records } from '@tryon/records';
+import type { BatchResponse } from '@tryon/domain';
+import { publicBatch, type BatchRecord, type Records } from '@tryon/records';
 import {
   Admission,
   batchEta,
@@ -60,6 +61,11 @@ export class EtaEstimator {
       refreshMs: SNAPSHOT_MS,
     });
     this.admission = new Admission(deps.records.redis, prefix);
+  }
+
+  /** A batch as the API answers it (routes, dashboard, event stream): its public view and ETA. */
+  async view(batch: BatchRecord): Promise<BatchResponse> {
+    return { ...publicBatch(batch), eta: await this.forBatch(batch) };
   }
 
   /** The ETA of a recorded batch; null once nothing is queued or running. */

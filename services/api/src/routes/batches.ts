@@ -9,25 +9,19 @@ import {
   ItemsPage,
   ListItemsQuery,
 } from '@tryon/domain';
-import { InvalidCursorError, type BatchRecord } from '@tryon/records';
+import { InvalidCursorError, publicItem, type BatchRecord } from '@tryon/records';
 import { tenantOf } from '../auth.js';
 import type { RouteDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
-import { EtaEstimator } from '../lib/eta.js';
 import { resultsStream, RESULT_COLUMNS, type ResultsFormat } from '../lib/results-export.js';
 import { streamBatchEvents } from '../lib/batch-events.js';
-import { publicBatch, publicItem } from '@tryon/records';
 import { BATCH_BODY_LIMIT_BYTES, METADATA_MAX_BYTES } from '../limits.js';
 import { BatchList, errorResponses, IdParams, ListBatchesQuery } from '../schemas.js';
 
 export const batchRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app, deps, done) => {
   const { batches, records, config } = deps;
-  const eta = new EtaEstimator({ config, records, limiter: deps.limiter });
-  /** A batch as the batch routes answer it: the record's public view and its ETA. */
-  const view = async (batch: BatchRecord) => ({
-    ...publicBatch(batch),
-    eta: await eta.forBatch(batch),
-  });
+  const { eta } = deps;
+  const view = (batch: BatchRecord) => eta.view(batch);
 
   app.post(
     '/batches',

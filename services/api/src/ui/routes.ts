@@ -2,11 +2,10 @@ import formbody from '@fastify/formbody';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { Tenant } from '@tryon/config';
 import type { ItemStatus } from '@tryon/domain';
-import { InvalidCursorError, publicBatch, publicItem, type BatchRecord } from '@tryon/records';
+import { InvalidCursorError, publicItem, type BatchRecord } from '@tryon/records';
 import type { RouteDeps } from '../deps.js';
 import { ApiError, describeError, itemNotFound } from '../errors.js';
 import { streamBatchEvents } from '../lib/batch-events.js';
-import { EtaEstimator } from '../lib/eta.js';
 import { adminStatus } from '../routes/admin.js';
 import { CSS, JS } from './assets.js';
 import type { SafeHtml } from './html.js';
@@ -65,12 +64,7 @@ export const uiRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) => {
     lookup: deps.lookup,
   });
   app.addHook('onClose', () => thumbs.close());
-  const eta = new EtaEstimator({ config, records, limiter: deps.limiter });
-  /** A batch as the API shows it, with its ETA (none rather than a failed page). */
-  const view = async (batch: BatchRecord) => ({
-    ...publicBatch(batch),
-    eta: await eta.forBatch(batch).catch(() => null),
-  });
+  const view = (batch: BatchRecord) => deps.eta.view(batch);
   await app.register(formbody, { bodyLimit: 16 * 1024 });
 
   app.addHook('onRoute', (route) => {
