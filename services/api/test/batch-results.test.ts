@@ -4,8 +4,7 @@ import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BatchResponse, DryRunAnswer, Item, ItemsPage } from '@tryon/domain';
 import { preparedInputKey, ResultCache, type NewItem } from '@tryon/records';
-import { makeImage } from '@tryon/testing';
-import { auth, buildTestApp, imageUrl, multipart, TOKENS, type TestApp } from './helper.js';
+import { auth, buildTestApp, imageUrl, TOKENS, uploadImages, type TestApp } from './helper.js';
 
 /**
  * Results as files (results.jsonl, results.csv), the ETA on batch answers and the dry run, on
@@ -240,30 +239,6 @@ describe('eta on batch answers', () => {
 });
 
 describe('POST /v1/batches?dry_run=true', () => {
-  async function upload(count: number, seed: number): Promise<string[]> {
-    const files = await Promise.all(
-      Array.from({ length: count }, async (_, i) => ({
-        field: `f${i}`,
-        filename: `f${i}.png`,
-        data: await makeImage({
-          width: 16,
-          height: 16,
-          format: 'png',
-          color: { r: seed, g: i, b: 9 },
-        }),
-      })),
-    );
-    const { payload, headers } = multipart(files);
-    const res = await t.app.inject({
-      method: 'POST',
-      url: '/v1/assets',
-      headers: { ...headers, ...acme },
-      payload,
-    });
-    expect(res.statusCode).toBe(201);
-    return res.json<{ assets: { id: string }[] }>().assets.map((a) => a.id);
-  }
-
   async function everything(): Promise<{ keys: string[]; files: string[] }> {
     const keys = await t.redis.keys(`${t.config.prefix}:*`);
     const dataDir = t.config.storage.driver === 'fs' ? t.config.storage.dataDir : '';
@@ -272,7 +247,7 @@ describe('POST /v1/batches?dry_run=true', () => {
   }
 
   it('answers items, credits (a rendered pair excluded) and an ETA, and writes nothing', async () => {
-    const [m1, m2, c1, c2] = await upload(4, 77);
+    const [m1, m2, c1, c2] = await uploadImages(t, 4, 77);
     // The worker rendered m1 x c1 (upper, normal) before: its prepared inputs and the pair's
     // result are remembered, under the very keys the worker uses.
     const prepared = { m1: 'prepared/m1-2048.png', c1: 'prepared/c1-1024.png' };

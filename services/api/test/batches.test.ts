@@ -4,7 +4,7 @@ import type { Batch, BatchResponse, Item, ItemsPage } from '@tryon/domain';
 import { tryonJobId } from '@tryon/queues';
 import { Admission } from '@tryon/scheduling';
 import { makeImage } from '@tryon/testing';
-import { auth, buildTestApp, imageUrl, multipart, TOKENS, type TestApp } from './helper.js';
+import { auth, buildTestApp, imageUrl, TOKENS, uploadImages, type TestApp } from './helper.js';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -13,30 +13,6 @@ beforeAll(async () => {
 afterAll(() => t.close());
 
 const acme = auth(TOKENS.acme);
-
-async function uploadImages(count: number, seed: number): Promise<string[]> {
-  const files = await Promise.all(
-    Array.from({ length: count }, async (_, i) => ({
-      field: `f${i}`,
-      filename: `f${i}.png`,
-      data: await makeImage({
-        width: 16,
-        height: 16,
-        format: 'png',
-        color: { r: seed, g: i, b: 200 },
-      }),
-    })),
-  );
-  const { payload, headers } = multipart(files);
-  const res = await t.app.inject({
-    method: 'POST',
-    url: '/v1/assets',
-    headers: { ...headers, ...acme },
-    payload,
-  });
-  expect(res.statusCode).toBe(201);
-  return res.json<{ assets: { id: string }[] }>().assets.map((a) => a.id);
-}
 
 async function submit(body: unknown, headers: Record<string, string> = acme) {
   return t.app.inject({ method: 'POST', url: '/v1/batches', headers, payload: body as object });
@@ -83,7 +59,7 @@ async function advance(item: Item, to: 'running' | 'completed' | 'failed') {
 
 describe('POST /v1/batches', () => {
   it('accepts items with asset ids and URLs and queues one job per item', async () => {
-    const [model, cloth, lower] = await uploadImages(3, 1);
+    const [model, cloth, lower] = await uploadImages(t, 3, 1);
     const res = await submit({
       items: [
         { model, cloth, cloth_type: 'upper', external_id: 'sku-1', metadata: { row: 1 } },
@@ -135,7 +111,7 @@ describe('POST /v1/batches', () => {
   });
 
   it('expands a 5 x 10 matrix with a combo pair and hd_mode into 50 queued items', async () => {
-    const assets = await uploadImages(8, 2);
+    const assets = await uploadImages(t, 8, 2);
     const models = [assets[0]!, assets[1]!, imageUrl('model-a'), imageUrl('model-b'), assets[2]!];
     const types = ['upper', 'lower', 'full_set'] as const;
     const garments = Array.from({ length: 9 }, (_, i) => ({
@@ -176,7 +152,7 @@ describe('POST /v1/batches', () => {
   });
 
   it('records fresh_renders, input_checks and priority, off and 0 by default', async () => {
-    const [model, cloth] = await uploadImages(2, 77);
+    const [model, cloth] = await uploadImages(t, 2, 77);
     const item = { model, cloth, cloth_type: 'upper' };
     const plain = await submit({ items: [item] });
     expect(plain.json<Batch>()).toMatchObject({

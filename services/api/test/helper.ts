@@ -12,7 +12,7 @@ import {
 } from '@tryon/queues';
 import { Operations, Records } from '@tryon/records';
 import { createStorage, type Storage } from '@tryon/storage';
-import { createTestBucket, testRedisUrl, testS3, uniqueId } from '@tryon/testing';
+import { createTestBucket, makeImage, testRedisUrl, testS3, uniqueId } from '@tryon/testing';
 import { buildApp, type ApiApp } from '../src/index.js';
 
 export const TOKENS = {
@@ -153,3 +153,33 @@ export function multipart(
 /** Public IPv4 literals: URL refs that pass the SSRF check without DNS (tests run on loopback). */
 export const PUBLIC_IMAGE_HOST = 'https://93.184.216.34';
 export const imageUrl = (name: string) => `${PUBLIC_IMAGE_HOST}/images/${name}.jpg`;
+
+/** Uploads `count` small distinct PNGs (distinct per seed too) as the tenant; their asset ids. */
+export async function uploadImages(
+  t: Pick<TestApp, 'app'>,
+  count: number,
+  seed: number,
+  token: string = TOKENS.acme,
+): Promise<string[]> {
+  const files = await Promise.all(
+    Array.from({ length: count }, async (_, i) => ({
+      field: `f${i}`,
+      filename: `f${i}.png`,
+      data: await makeImage({
+        width: 16,
+        height: 16,
+        format: 'png',
+        color: { r: seed, g: i, b: 200 },
+      }),
+    })),
+  );
+  const { payload, headers } = multipart(files);
+  const res = await t.app.inject({
+    method: 'POST',
+    url: '/v1/assets',
+    headers: { ...headers, ...auth(token) },
+    payload,
+  });
+  if (res.statusCode !== 201) throw new Error(`upload answered ${res.statusCode}: ${res.body}`);
+  return res.json<{ assets: { id: string }[] }>().assets.map((a) => a.id);
+}
