@@ -1,8 +1,6 @@
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type RunningApi } from '@tryon/api';
@@ -11,14 +9,13 @@ import { startSim, type RunningSim } from '@tryon/fitroom-sim';
 import { createLogger } from '@tryon/logger';
 import { createTestBucket, makeImage, serviceEnv, uniqueId } from '@tryon/testing';
 import { startWorker, type RunningWorker } from '@tryon/worker';
+import { runTryon } from './cli-support.js';
 
 /**
  * `tryon submit --dry-run` against the running service: it counts items, credits and an ETA,
  * submits nothing, and once the pairs were rendered counts them as free.
  */
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = join(ROOT, 'services/cli/bin/tryon.js');
 const TIME_SCALE = 50;
 const TOKEN = 'dry-run-token-0123456789';
 
@@ -27,26 +24,8 @@ let api: RunningApi;
 let worker: RunningWorker;
 let work: string;
 
-function tryon(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        TRYON_URL: api.url,
-        TRYON_TOKEN: TOKEN,
-        XDG_CACHE_HOME: join(work, 'cache'),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const tryon = (args: string[]) =>
+  runTryon({ url: api.url, token: TOKEN, cacheHome: join(work, 'cache') }, args);
 
 async function batchIds(): Promise<string[]> {
   const response = await request(`${api.url}/v1/batches?limit=100`, {

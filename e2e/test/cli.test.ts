@@ -1,11 +1,9 @@
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type RunningApi } from '@tryon/api';
@@ -14,14 +12,13 @@ import { startSim, type RunningSim } from '@tryon/fitroom-sim';
 import { createLogger } from '@tryon/logger';
 import { createTestBucket, freePort, makeImage, serviceEnv, uniqueId } from '@tryon/testing';
 import { startWorker, type RunningWorker } from '@tryon/worker';
+import { runTryon, type CliRun } from './cli-support.js';
 
 /**
  * The `tryon` command line against the running service (simulator, worker and API on real
  * Redis and S3), run as a child process exactly as a user runs it.
  */
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const BIN = join(ROOT, 'services/cli/bin/tryon.js');
 const TIME_SCALE = 50;
 const TOKEN = 'cli-token-0123456789';
 
@@ -32,48 +29,9 @@ let config: Config;
 let images: Server;
 let work: string;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  json: <T = Record<string, unknown>>() => T;
-}
-
-/** `node services/cli/bin/tryon.js ...args` with TRYON_URL and TRYON_TOKEN of this test. */
-function tryon(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        TRYON_URL: api.url,
-        TRYON_TOKEN: TOKEN,
-        XDG_CACHE_HOME: join(work, 'cache'),
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once('error', reject);
-    child.once('close', (code) =>
-      resolve({
-        code,
-        stdout,
-        stderr,
-        json: <T>() => {
-          try {
-            return JSON.parse(stdout) as T;
-          } catch {
-            throw new Error(`not JSON (exit ${code}):\n${stdout}\n${stderr}`);
-          }
-        },
-      }),
-    );
-  });
-}
+/** `tryon ...args` with TRYON_URL and TRYON_TOKEN of this test. */
+const tryon = (args: string[], env: Record<string, string> = {}): Promise<CliRun> =>
+  runTryon({ url: api.url, token: TOKEN, cacheHome: join(work, 'cache') }, args, env);
 
 async function apiGet<T>(path: string): Promise<T> {
   const response = await request(`${api.url}${path}`, {
