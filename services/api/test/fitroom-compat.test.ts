@@ -12,7 +12,6 @@ import {
 import { tryonJobId } from '@tryon/queues';
 import { budgetKeyFor, RateLimiter } from '@tryon/rate-limiter';
 import type { ItemRecord } from '@tryon/records';
-import { resultKey } from '@tryon/storage';
 import { makeImage } from '@tryon/testing';
 import {
   estimatedProgress,
@@ -20,7 +19,7 @@ import {
   ResultUrlSigner,
   taskView,
 } from '../src/lib/fitroom-tasks.js';
-import { auth, buildTestApp, multipart, TOKENS, type TestApp } from './helper.js';
+import { auth, buildTestApp, completeItem, multipart, TOKENS, type TestApp } from './helper.js';
 
 const SIM_KEY = 'compat-sim-key';
 const MODEL_CHECK = 'POST /api/tryon/input_check/v1/model';
@@ -383,19 +382,7 @@ describe('GET /api/tryon/v2/tasks/:id', () => {
     beforeAll(async () => {
       item = await created();
       result = await image(99);
-      await t.records.transition(item, ['queued'], 'running');
-      const stored = await t.storage.put(resultKey(item.batch_id, item.id, 'jpg'), result, {
-        contentType: 'image/jpeg',
-      });
-      await t.records.updateItem(item.id, {
-        result: {
-          key: stored.key,
-          bytes: stored.bytes,
-          sha256: stored.sha256,
-          content_type: 'image/jpeg',
-        },
-      });
-      await t.records.transition(item, ['running'], 'completed', { completed_at: Date.now() });
+      await completeItem(t, item, result);
       const body = (await getTask(t, item.id)).json<Record<string, unknown>>();
       expect(Object.keys(body)).toEqual([
         'task_id',

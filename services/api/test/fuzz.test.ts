@@ -5,10 +5,16 @@ import { Client } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Batch, ItemsPage } from '@tryon/domain';
 import { startSim, type RunningSim } from '@tryon/fitroom-sim';
-import type { ItemRecord } from '@tryon/records';
-import { resultKey } from '@tryon/storage';
 import { makeImage } from '@tryon/testing';
-import { auth, buildTestApp, imageUrl, multipart, TOKENS, type TestApp } from './helper.js';
+import {
+  auth,
+  buildTestApp,
+  completeItem,
+  imageUrl,
+  multipart,
+  TOKENS,
+  type TestApp,
+} from './helper.js';
 
 /**
  * Malformed requests across every route, from a seeded generator, against a real listening
@@ -872,7 +878,7 @@ beforeAll(async () => {
   const acme = await submit(TOKENS.acme);
   const globex = await submit(TOKENS.globex);
   const completed = (await t.records.getItem(acme.item))!;
-  await complete(completed, files.jpeg);
+  await completeItem(t, completed, files.jpeg);
   const task = JSON.parse(
     (
       await send({
@@ -924,22 +930,6 @@ afterAll(async () => {
   await t?.close();
   await sim?.close();
 });
-
-async function complete(item: ItemRecord, bytes: Buffer) {
-  await t.records.transition(item, ['queued'], 'running');
-  const stored = await t.storage.put(resultKey(item.batch_id, item.id, 'jpg'), bytes, {
-    contentType: 'image/jpeg',
-  });
-  await t.records.updateItem(item.id, {
-    result: {
-      key: stored.key,
-      bytes: stored.bytes,
-      sha256: stored.sha256,
-      content_type: 'image/jpeg',
-    },
-  });
-  await t.records.transition(item, ['running'], 'completed', { completed_at: Date.now() });
-}
 
 describe(`${RANDOM_REQUESTS} seeded malformed requests and the named hard cases`, () => {
   const problems: string[] = [];

@@ -10,8 +10,8 @@ import {
   type TryonQueue,
   type WebhookQueue,
 } from '@tryon/queues';
-import { Operations, Records } from '@tryon/records';
-import { createStorage, type Storage } from '@tryon/storage';
+import { Operations, Records, type ItemRecord } from '@tryon/records';
+import { createStorage, resultKey, type Storage } from '@tryon/storage';
 import { createTestBucket, makeImage, testRedisUrl, testS3, uniqueId } from '@tryon/testing';
 import { buildApp, type ApiApp } from '../src/index.js';
 
@@ -182,4 +182,26 @@ export async function uploadImages(
   });
   if (res.statusCode !== 201) throw new Error(`upload answered ${res.statusCode}: ${res.body}`);
   return res.json<{ assets: { id: string }[] }>().assets.map((a) => a.id);
+}
+
+/** Completes a queued item with `image` as its stored result, as the worker would. */
+export async function completeItem(
+  t: Pick<TestApp, 'records' | 'storage'>,
+  item: ItemRecord,
+  image: Buffer,
+): Promise<{ key: string; bytes: number; sha256: string }> {
+  await t.records.transition(item, ['queued'], 'running');
+  const stored = await t.storage.put(resultKey(item.batch_id, item.id, 'jpg'), image, {
+    contentType: 'image/jpeg',
+  });
+  await t.records.updateItem(item.id, {
+    result: {
+      key: stored.key,
+      bytes: stored.bytes,
+      sha256: stored.sha256,
+      content_type: 'image/jpeg',
+    },
+  });
+  await t.records.transition(item, ['running'], 'completed', { completed_at: Date.now() });
+  return stored;
 }

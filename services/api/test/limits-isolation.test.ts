@@ -2,9 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Batch, ItemsPage } from '@tryon/domain';
 import type { ItemRecord } from '@tryon/records';
-import { resultKey } from '@tryon/storage';
 import { makeImage } from '@tryon/testing';
-import { auth, buildTestApp, imageUrl, multipart, TOKENS, type TestApp } from './helper.js';
+import {
+  auth,
+  buildTestApp,
+  completeItem,
+  imageUrl,
+  multipart,
+  TOKENS,
+  type TestApp,
+} from './helper.js';
 
 /**
  * Two table-driven checks over every route the OpenAPI document lists (so a new route without a
@@ -54,21 +61,7 @@ beforeAll(async () => {
   });
   item = (await t.records.getItem(page.json<ItemsPage>().items[0]!.id))!;
   // The first item completes with a stored result, so its result routes have something to serve.
-  await t.records.transition(item, ['queued'], 'running');
-  const stored = await t.storage.put(
-    resultKey(item.batch_id, item.id, 'jpg'),
-    await makeImage({ width: 8, height: 8 }),
-    { contentType: 'image/jpeg' },
-  );
-  await t.records.updateItem(item.id, {
-    result: {
-      key: stored.key,
-      bytes: stored.bytes,
-      sha256: stored.sha256,
-      content_type: 'image/jpeg',
-    },
-  });
-  await t.records.transition(item, ['running'], 'completed', { completed_at: Date.now() });
+  await completeItem(t, item, await makeImage({ width: 8, height: 8 }));
   await t.operations.recordDelivery(batch.id, {
     event_id: 'msg_x',
     type: 'item.completed',

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Batch, ItemsPage } from '@tryon/domain';
-import { resultKey } from '@tryon/storage';
 import { makeImage } from '@tryon/testing';
 import { buildApp, type ApiApp } from '../src/index.js';
-import { auth, buildTestApp, imageUrl, TOKENS, type TestApp } from './helper.js';
+import { auth, buildTestApp, completeItem, imageUrl, TOKENS, type TestApp } from './helper.js';
 
 /**
  * The per-tenant request limit. The window is a minute long and the tests take seconds, so no
@@ -57,21 +56,7 @@ describe(`API_RATE_LIMIT=${LIMIT} per minute`, () => {
     });
     const itemId = page.json<ItemsPage>().items[0]!.id;
     const item = (await t.records.getItem(itemId))!;
-    await t.records.transition(item, ['queued'], 'running');
-    const stored = await t.storage.put(
-      resultKey(item.batch_id, item.id, 'jpg'),
-      await makeImage({ width: 8, height: 8 }),
-      { contentType: 'image/jpeg' },
-    );
-    await t.records.updateItem(item.id, {
-      result: {
-        key: stored.key,
-        bytes: stored.bytes,
-        sha256: stored.sha256,
-        content_type: 'image/jpeg',
-      },
-    });
-    await t.records.transition(item, ['running'], 'completed', { completed_at: Date.now() });
+    await completeItem(t, item, await makeImage({ width: 8, height: 8 }));
     // 3: FitRoom's task route, X-API-KEY
     const task = await t.app.inject({
       method: 'GET',

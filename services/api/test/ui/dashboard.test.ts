@@ -1,9 +1,16 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Batch, ItemsPage } from '@tryon/domain';
-import { resultKey } from '@tryon/storage';
 import { makeImage } from '@tryon/testing';
-import { auth, buildTestApp, imageUrl, multipart, TOKENS, type TestApp } from '../helper.js';
+import {
+  auth,
+  buildTestApp,
+  completeItem,
+  imageUrl,
+  multipart,
+  TOKENS,
+  type TestApp,
+} from '../helper.js';
 
 /**
  * The dashboard (/ui) and the queue board (/admin/queues) through app.inject: sign-in and its
@@ -349,21 +356,7 @@ describe('pages', () => {
 
     // Complete the item by hand, as the worker would.
     const record = (await t.records.getItem(first!.id))!;
-    await t.records.transition(record, ['queued'], 'running');
-    const stored = await t.storage.put(
-      resultKey(record.batch_id, record.id, 'jpg'),
-      await makeImage({ width: 768, height: 1024 }),
-      { contentType: 'image/jpeg' },
-    );
-    await t.records.updateItem(record.id, {
-      result: {
-        key: stored.key,
-        bytes: stored.bytes,
-        sha256: stored.sha256,
-        content_type: 'image/jpeg',
-      },
-    });
-    await t.records.transition(record, ['running'], 'completed', { completed_at: Date.now() });
+    const stored = await completeItem(t, record, await makeImage({ width: 768, height: 1024 }));
 
     const page = await t.app.inject({
       method: 'GET',
