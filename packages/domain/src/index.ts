@@ -2,3 +2,4 @@ export * from './schemas.js';
 export * from './jobs.js';
 export * from './ids.js';
 export * from './csv.js';
+export * from './media-types.js';
