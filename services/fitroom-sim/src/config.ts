@@ -1,6 +1,15 @@
 import { randomInt } from 'node:crypto';
+import {
+  DURATION_FAMILIES,
+  PROGRESS_CURVES,
+  QUEUED_FAMILIES,
+  type DurationFamily,
+  type ProgressCurve,
+  type QueuedFamily,
+} from './behaviour.js';
 import { realNow } from './clock.js';
-import type { ClothesCheckResult, ModelCheckResult, SimOptions } from './options.js';
+import { FAULT_DEFAULTS, faultProblems, type FaultConfig } from './faults.js';
+import type { ClothesCheckResult, ModelCheckResult, RouteName, SimOptions } from './options.js';
 
 /** Every knob with its default filled in. */
 export interface SimConfig {
@@ -10,7 +19,20 @@ export interface SimConfig {
   timeScale: number;
   rateLimit: number;
   rateWindowMs: number;
-  durations: { normalMs: number; hdMs: number; jitter: number; queuedMs: number };
+  durations: {
+    normalMs: number;
+    hdMs: number;
+    family: DurationFamily;
+    jitter: number;
+    sigma: number;
+    slowShare: number;
+    slowFactor: number;
+    queuedMs: number;
+    queuedFamily: QueuedFamily;
+  };
+  progress: { curve: ProgressCurve; stages: number; stallShare: number };
+  faults: FaultConfig;
+  routeLatencyMs: Partial<Record<RouteName, { min: number; max: number }>>;
   failureRate: number;
   serverErrorRate: number;
   unavailableRate: number;
@@ -36,6 +58,14 @@ export const DEFAULTS = {
   hdMs: 30_000,
   jitter: 0.1,
   queuedMs: 500,
+  family: 'normal',
+  sigma: 0.6,
+  slowShare: 0.1,
+  slowFactor: 5,
+  queuedFamily: 'fixed',
+  curve: 'linear',
+  stages: 4,
+  stallShare: 0.4,
   downloadUrlTtlMs: 600_000,
   maxUploadBytes: 25 * 1024 * 1024,
 } as const;
@@ -127,6 +157,7 @@ function validate(config: SimConfig): void {
   p.check('durations.hdMs', config.durations.hdMs, checks.positive);
   p.check('durations.jitter', config.durations.jitter, checks.jitter);
   p.check('durations.queuedMs', config.durations.queuedMs, checks.nonNegative);
+  validateBehaviour(config, p);
   p.check('failureRate', config.failureRate, checks.share);
   p.check('serverErrorRate', config.serverErrorRate, checks.share);
   p.check('unavailableRate', config.unavailableRate, checks.share);
@@ -159,6 +190,39 @@ function validate(config: SimConfig): void {
   if (p.list.length > 0) throw new SimConfigError(p.list);
 }
 
+const ROUTE_NAMES: readonly RouteName[] = ['create', 'poll', 'checkModel', 'checkClothes'];
+
+function oneOf(p: Problems, name: string, value: unknown, allowed: readonly string[]): void {
+  if (typeof value !== 'string' || !allowed.includes(value)) {
+    p.add(`${name} must be one of ${allowed.join(', ')} (got ${describe(value)})`);
+  }
+}
+
+/** Duration families, progress curves, faults and per-route latency. */
+function validateBehaviour(config: SimConfig, p: Problems): void {
+  const { durations, progress } = config;
+  oneOf(p, 'durations.family', durations.family, DURATION_FAMILIES);
+  oneOf(p, 'durations.queuedFamily', durations.queuedFamily, QUEUED_FAMILIES);
+  p.check('durations.sigma', durations.sigma, checks.nonNegative);
+  p.check('durations.slowShare', durations.slowShare, checks.share);
+  p.check('durations.slowFactor', durations.slowFactor, (v) =>
+    v >= 1 ? undefined : 'must be a number >= 1',
+  );
+  oneOf(p, 'progress.curve', progress.curve, PROGRESS_CURVES);
+  p.check('progress.stages', progress.stages, checks.positiveInt);
+  p.check('progress.stallShare', progress.stallShare, (v) =>
+    v > 0 && v < 1 ? undefined : 'must be > 0 and < 1',
+  );
+  for (const problem of faultProblems(config.faults)) p.add(problem);
+  for (const [route, range] of Object.entries(config.routeLatencyMs)) {
+    if (!ROUTE_NAMES.includes(route as RouteName)) {
+      p.add(`routeLatencyMs.${route} is not one of ${ROUTE_NAMES.join(', ')}`);
+    } else if (typeof range !== 'object' || !(range.min >= 0 && range.max >= range.min)) {
+      p.add(`routeLatencyMs.${route} must be { min, max } with 0 <= min <= max`);
+    }
+  }
+}
+
 /** Fill in defaults and validate; throws SimConfigError. */
 export function resolveConfig(options: SimOptions = {}): SimConfig {
   const config: SimConfig = {
@@ -171,9 +235,21 @@ export function resolveConfig(options: SimOptions = {}): SimConfig {
     durations: {
       normalMs: options.durations?.normalMs ?? DEFAULTS.normalMs,
       hdMs: options.durations?.hdMs ?? DEFAULTS.hdMs,
+      family: options.durations?.family ?? DEFAULTS.family,
       jitter: options.durations?.jitter ?? DEFAULTS.jitter,
+      sigma: options.durations?.sigma ?? DEFAULTS.sigma,
+      slowShare: options.durations?.slowShare ?? DEFAULTS.slowShare,
+      slowFactor: options.durations?.slowFactor ?? DEFAULTS.slowFactor,
       queuedMs: options.durations?.queuedMs ?? DEFAULTS.queuedMs,
+      queuedFamily: options.durations?.queuedFamily ?? DEFAULTS.queuedFamily,
     },
+    progress: {
+      curve: options.progress?.curve ?? DEFAULTS.curve,
+      stages: options.progress?.stages ?? DEFAULTS.stages,
+      stallShare: options.progress?.stallShare ?? DEFAULTS.stallShare,
+    },
+    faults: { ...FAULT_DEFAULTS, ...(options.faults ?? {}) },
+    routeLatencyMs: { ...(options.routeLatencyMs ?? {}) },
     failureRate: options.failureRate ?? 0,
     serverErrorRate: options.serverErrorRate ?? 0,
     unavailableRate: options.unavailableRate ?? 0,
@@ -195,7 +271,7 @@ export function resolveConfig(options: SimOptions = {}): SimConfig {
  * The config after a run-time patch, validated as a whole (nothing changes if anything is
  * wrong). Knobs that only matter at start (host, port, seed, logger, firstTaskId, now) are
  * ignored, as are unknown fields. `keys` sets the credits of the keys it names (adding new
- * keys); `durations` and `latencyMs` merge; `inputCheckOverrides` replaces.
+ * keys); `durations`, `latencyMs`, `progress`, `faults` and `routeLatencyMs` merge; `inputCheckOverrides` replaces.
  */
 export function patchConfig(current: SimConfig, patch: Partial<SimOptions>): SimConfig {
   if (typeof patch !== 'object' || patch === null)
@@ -205,6 +281,9 @@ export function patchConfig(current: SimConfig, patch: Partial<SimOptions>): Sim
     keys: { ...current.keys, ...(patch.keys ?? {}) },
     durations: { ...current.durations, ...(patch.durations ?? {}) },
     latencyMs: { ...current.latencyMs, ...(patch.latencyMs ?? {}) },
+    progress: { ...current.progress, ...(patch.progress ?? {}) },
+    faults: { ...current.faults, ...(patch.faults ?? {}) },
+    routeLatencyMs: { ...current.routeLatencyMs, ...(patch.routeLatencyMs ?? {}) },
   };
   const scalar = [
     'timeScale',

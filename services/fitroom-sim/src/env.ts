@@ -1,4 +1,13 @@
+import {
+  DURATION_FAMILIES,
+  PROGRESS_CURVES,
+  QUEUED_FAMILIES,
+  type DurationFamily,
+  type ProgressCurve,
+  type QueuedFamily,
+} from './behaviour.js';
 import { checks, DEFAULTS, type Check } from './config.js';
+import type { FaultConfig, FaultRate } from './faults.js';
 import type { SimOptions } from './options.js';
 
 /** Thrown by optionsFromEnv; `problems` holds one message per bad variable. */
@@ -20,7 +29,27 @@ export const ENV_HELP: Record<string, string> = {
   SIM_NORMAL_MS: 'normal task duration, FitRoom ms (default 9000)',
   SIM_HD_MS: 'hd_mode task duration, FitRoom ms (default 30000)',
   SIM_JITTER: 'relative duration jitter, 0 <= j < 1 (default 0.1)',
-  SIM_QUEUED_MS: 'time in CREATED before PROCESSING, FitRoom ms (default 500)',
+  SIM_QUEUED_MS: 'time in CREATED before PROCESSING (mean if drawn), FitRoom ms (default 500)',
+  SIM_QUEUED_FAMILY: 'wait in CREATED: fixed, uniform (0..2x), exponential (default fixed)',
+  SIM_DURATION_FAMILY: 'task durations: fixed, normal, lognormal, bimodal (default normal)',
+  SIM_DURATION_SIGMA: 'lognormal: sigma of ln(duration); the median is SIM_NORMAL_MS (default 0.6)',
+  SIM_SLOW_SHARE: 'bimodal: share of slow tasks (default 0.1)',
+  SIM_SLOW_FACTOR: 'bimodal: slow tasks take this many times longer (default 5)',
+  SIM_PROGRESS_CURVE:
+    'progress: linear, slow-then-fast, fast-then-slow, stepwise, stalled (default linear)',
+  SIM_PROGRESS_STAGES: 'stepwise: number of stages (default 4)',
+  SIM_STALL_SHARE: 'stalled: share of processing spent at 95..99 (default 0.4)',
+  SIM_LATE_CREATE: 'creates answered late, task made: a rate 0..1 or "every:N" (default 0)',
+  SIM_LATE_CREATE_MS: 'how late, FitRoom ms (default 30000)',
+  SIM_RESET_AFTER_CREATE: 'connection reset after the task was made: rate or "every:N"',
+  SIM_500_AFTER_CREATE: '500 after the task was made: rate or "every:N"',
+  SIM_404_AFTER_CREATE: 'new task answers 404 for a while: rate or "every:N"',
+  SIM_404_MS: 'length of that 404 window, FitRoom ms (default 2000)',
+  SIM_429_RETRY_ZERO: 'spurious 429 with Retry-After: 0: rate or "every:N" requests',
+  SIM_429_RETRY_PAST: 'spurious 429 with a Retry-After date in the past: rate or "every:N"',
+  SIM_LATENCY_CREATE_MS: 'added latency of create answers, FitRoom ms, "min-max" or "ms"',
+  SIM_LATENCY_POLL_MS: 'added latency of status answers, FitRoom ms, "min-max" or "ms"',
+  SIM_LATENCY_CHECK_MS: 'added latency of input check answers, FitRoom ms, "min-max" or "ms"',
   SIM_FAILURE_RATE: 'share of tasks that end FAILED (default 0)',
   SIM_500_RATE: 'share of API requests answered 500 (default 0)',
   SIM_503_RATE: 'share of API requests answered 503 (default 0)',
@@ -77,6 +106,9 @@ export function optionsFromEnv(env: Record<string, string | undefined>): SimOpti
   for (const [k, v] of Object.entries(durations)) {
     if (v !== undefined) options.durations = { ...options.durations, [k]: v };
   }
+  applyShapesFromEnv(options, raw, num, problems);
+  set('faults', faultsFromEnv(raw, num, problems));
+  set('routeLatencyMs', routeLatencyFromEnv(raw, problems));
   set('failureRate', num('SIM_FAILURE_RATE', checks.share));
   set('serverErrorRate', num('SIM_500_RATE', checks.share));
   set('unavailableRate', num('SIM_503_RATE', checks.share));
@@ -129,14 +161,98 @@ function parseKeys(value: string, problems: string[]): Record<string, number> {
 function parseLatency(
   value: string | undefined,
   problems: string[],
+  name = 'SIM_LATENCY_MS',
 ): { min: number; max: number } | undefined {
   if (value === undefined) return undefined;
   const match = /^(\d+(?:\.\d+)?)(?:\s*-\s*(\d+(?:\.\d+)?))?$/.exec(value);
   const min = Number(match?.[1]);
   const max = match?.[2] === undefined ? min : Number(match[2]);
   if (!match || min > max) {
-    problems.push(`SIM_LATENCY_MS must be "min-max" or "ms" with 0 <= min <= max (got "${value}")`);
+    problems.push(`${name} must be "min-max" or "ms" with 0 <= min <= max (got "${value}")`);
     return undefined;
   }
   return { min, max };
+}
+
+type Raw = (name: string) => string | undefined;
+type Num = (name: string, check: Check) => number | undefined;
+
+const FAULT_VARIABLES: Record<string, keyof FaultConfig> = {
+  SIM_LATE_CREATE: 'lateCreate',
+  SIM_RESET_AFTER_CREATE: 'resetAfterCreate',
+  SIM_500_AFTER_CREATE: 'errorAfterCreate',
+  SIM_404_AFTER_CREATE: 'notFoundAfterCreate',
+  SIM_429_RETRY_ZERO: 'retryAfterZero',
+  SIM_429_RETRY_PAST: 'retryAfterPast',
+};
+
+/** "0.25" (a rate) or "every:N" (every Nth chance). */
+function parseFaultRate(name: string, value: string, problems: string[]): FaultRate | undefined {
+  const every = /^every:(\d+)$/.exec(value);
+  if (every) return { every: Number(every[1]) };
+  const rate = Number(value);
+  if (value !== '' && rate >= 0 && rate <= 1) return { rate };
+  problems.push(`${name} must be a rate between 0 and 1 or "every:N" (got "${value}")`);
+  return undefined;
+}
+
+function faultsFromEnv(raw: Raw, num: Num, problems: string[]): Partial<FaultConfig> | undefined {
+  const faults: Partial<FaultConfig> = {};
+  for (const [variable, name] of Object.entries(FAULT_VARIABLES)) {
+    const value = raw(variable);
+    const rate = value === undefined ? undefined : parseFaultRate(variable, value, problems);
+    if (rate) Object.assign(faults, { [name]: rate });
+  }
+  const lateCreateMs = num('SIM_LATE_CREATE_MS', checks.nonNegative);
+  if (lateCreateMs !== undefined) faults.lateCreateMs = lateCreateMs;
+  const notFoundMs = num('SIM_404_MS', checks.nonNegative);
+  if (notFoundMs !== undefined) faults.notFoundMs = notFoundMs;
+  return Object.keys(faults).length > 0 ? faults : undefined;
+}
+
+function routeLatencyFromEnv(raw: Raw, problems: string[]): SimOptions['routeLatencyMs'] {
+  const routes: NonNullable<SimOptions['routeLatencyMs']> = {};
+  const create = parseLatency(raw('SIM_LATENCY_CREATE_MS'), problems, 'SIM_LATENCY_CREATE_MS');
+  const poll = parseLatency(raw('SIM_LATENCY_POLL_MS'), problems, 'SIM_LATENCY_POLL_MS');
+  const check = parseLatency(raw('SIM_LATENCY_CHECK_MS'), problems, 'SIM_LATENCY_CHECK_MS');
+  if (create) routes.create = create;
+  if (poll) routes.poll = poll;
+  if (check) routes.checkModel = routes.checkClothes = check;
+  return Object.keys(routes).length > 0 ? routes : undefined;
+}
+
+function oneOfEnv<T extends string>(
+  raw: Raw,
+  problems: string[],
+  name: string,
+  allowed: readonly T[],
+): T | undefined {
+  const value = raw(name);
+  if (value === undefined || (allowed as readonly string[]).includes(value)) {
+    return value as T | undefined;
+  }
+  problems.push(`${name} must be one of ${allowed.join(', ')} (got "${value}")`);
+  return undefined;
+}
+
+/** Duration family, CREATED wait family and progress curve, into `options`. */
+function applyShapesFromEnv(options: SimOptions, raw: Raw, num: Num, problems: string[]): void {
+  const shapes = {
+    family: oneOfEnv<DurationFamily>(raw, problems, 'SIM_DURATION_FAMILY', DURATION_FAMILIES),
+    sigma: num('SIM_DURATION_SIGMA', checks.nonNegative),
+    slowShare: num('SIM_SLOW_SHARE', checks.share),
+    slowFactor: num('SIM_SLOW_FACTOR', (v) => (v >= 1 ? undefined : 'must be a number >= 1')),
+    queuedFamily: oneOfEnv<QueuedFamily>(raw, problems, 'SIM_QUEUED_FAMILY', QUEUED_FAMILIES),
+  };
+  for (const [k, v] of Object.entries(shapes)) {
+    if (v !== undefined) options.durations = { ...options.durations, [k]: v };
+  }
+  const progress = {
+    curve: oneOfEnv<ProgressCurve>(raw, problems, 'SIM_PROGRESS_CURVE', PROGRESS_CURVES),
+    stages: num('SIM_PROGRESS_STAGES', checks.positiveInt),
+    stallShare: num('SIM_STALL_SHARE', (v) => (v > 0 && v < 1 ? undefined : 'must be > 0 and < 1')),
+  };
+  for (const [k, v] of Object.entries(progress)) {
+    if (v !== undefined) options.progress = { ...options.progress, [k]: v };
+  }
 }

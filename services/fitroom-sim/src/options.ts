@@ -1,3 +1,6 @@
+import type { DurationFamily, ProgressCurve, QueuedFamily } from './behaviour.js';
+import type { FaultConfig } from './faults.js';
+
 /**
  * Knobs of the FitRoom simulator. Every duration is in FitRoom's own time (what the real
  * service would take); `timeScale` divides all of them, the rate window included, so a
@@ -22,11 +25,42 @@ export interface SimOptions {
     normalMs?: number;
     /** Default 30_000. */
     hdMs?: number;
+    /**
+     * How durations spread around normalMs / hdMs: 'fixed' (exactly), 'normal' (uniform within
+     * ± jitter), 'lognormal' (median normalMs/hdMs, sigma, a heavy tail), 'bimodal' (most at
+     * the duration ± jitter, a slowShare at slowFactor times it). Default 'normal'.
+     */
+    family?: DurationFamily;
     /** Relative jitter: a duration is drawn uniformly from mean * (1 ± jitter). Default 0.1. */
     jitter?: number;
-    /** Time spent in CREATED before PROCESSING starts, FitRoom time. Default 500. */
+    /** lognormal: sigma of ln(duration). Default 0.6. */
+    sigma?: number;
+    /** bimodal: share of slow tasks, 0..1. Default 0.1. */
+    slowShare?: number;
+    /** bimodal: the slow mode is this many times normalMs / hdMs (>= 1). Default 5. */
+    slowFactor?: number;
+    /**
+     * Time spent in CREATED before PROCESSING starts, FitRoom time. With queuedFamily 'fixed'
+     * it is part of the duration (capped at half of it); otherwise it is the mean of a wait
+     * drawn per task and added before the drawn duration. Default 500.
+     */
     queuedMs?: number;
+    /** 'fixed', 'uniform' (0..2 x queuedMs) or 'exponential' (mean queuedMs). Default 'fixed'. */
+    queuedFamily?: QueuedFamily;
   };
+  /** How PROCESSING progress rises with time (fixed per task at create). */
+  progress?: {
+    /** linear, slow-then-fast, fast-then-slow, stepwise, stalled. Default 'linear'. */
+    curve?: ProgressCurve;
+    /** stepwise: number of stages. Default 4. */
+    stages?: number;
+    /** stalled: share of processing time spent between 95 and 99. Default 0.4. */
+    stallShare?: number;
+  };
+  /** Faults after a task exists and spurious 429s (see faults.ts); patches merge per fault. */
+  faults?: Partial<FaultConfig>;
+  /** Added latency per endpoint, FitRoom ms (scaled), on top of latencyMs. Default none. */
+  routeLatencyMs?: Partial<Record<RouteName, { min: number; max: number }>>;
   /** Share of tasks that end FAILED. Default 0. */
   failureRate?: number;
   /** Share of API requests (after auth and the rate check) answered 500. Default 0. */
@@ -69,6 +103,9 @@ export interface SimOptions {
   now?: () => number;
 }
 
+/** The API endpoints, by short name (routeLatencyMs, stats). */
+export type RouteName = 'create' | 'poll' | 'checkModel' | 'checkClothes';
+
 /** Answer of POST /api/tryon/input_check/v1/model, exactly the document's shapes. */
 export type ModelCheckResult =
   | { is_good: true; good_clothes_types: ClothesType[] }
@@ -95,8 +132,13 @@ export interface SimKeyStats {
   /** Every answered request with this key, whatever its status. */
   total: number;
   http_429: number;
-  /** Creates answered 200 (each spent one credit). */
+  /** Creates answered 200. */
   creates: number;
+  /**
+   * Tasks created (= credits charged), including creates whose answer was late, lost to a
+   * reset or replaced by a 500 after the task was made.
+   */
+  tasks_created: number;
   /** GET /api/tryon/v2/tasks/:id answered 200. */
   polls: number;
   credits_left: number;

@@ -1,52 +1,34 @@
 import fastifyMultipart from '@fastify/multipart';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SimConfigError } from './config.js';
-import { HttpError, errorBody } from './errors.js';
+import { HttpError } from './errors.js';
 import { readForm } from './multipart.js';
+import type { RouteName } from './options.js';
 import { RESULTS_ROUTE } from './signed-urls.js';
+import { registerSimRoutes, sendError } from './sim-routes.js';
 import { ROUTES, type Simulator } from './simulator.js';
 
-const API_ROUTES = new Set<string>(Object.values(ROUTES));
+const ROUTE_NAMES = new Map<string, RouteName>(
+  Object.entries(ROUTES).map(([name, route]) => [route, name as RouteName]),
+);
 
 /** "METHOD /pattern" of an API route, or undefined for /_sim routes and unknown paths. */
 function apiRoute(request: FastifyRequest): string | undefined {
   const { method, url } = request.routeOptions;
   if (typeof method !== 'string' || !url) return undefined;
   const route = `${method} ${url}`;
-  return API_ROUTES.has(route) ? route : undefined;
+  return ROUTE_NAMES.has(route) ? route : undefined;
 }
 
-function sendError(reply: FastifyReply, status: number, message?: string): FastifyReply {
-  return reply.code(status).type('application/json').send(errorBody(status, message));
-}
+/** The API key each admitted (or rate-limited) request was counted under. */
+type KeyOf = WeakMap<FastifyRequest, string>;
 
 /**
- * The HTTP face of the simulator. On an API request, in this order: X-API-KEY (401), the
- * rolling window (429, counted on arrival, before the body is read), injected 500/503, then
- * the handler: multipart validation (400/413), credits (402, create only), the answer.
- * /_sim routes are neither authenticated nor counted.
+ * On arrival of an API request: X-API-KEY (401), the rolling window (429, counted before the
+ * body is read), a spurious 429 with Retry-After 0 or a past date, injected 500/503. On send:
+ * the request is counted in the stats, then latency is added.
  */
-export function buildServer(sim: Simulator): FastifyInstance {
-  const app = Fastify({
-    logger: sim.options.logger
-      ? {
-          redact: {
-            paths: ['req.headers["x-api-key"]', 'req.headers.authorization'],
-            censor: '***',
-          },
-        }
-      : false,
-    exposeHeadRoutes: false,
-    forceCloseConnections: true,
-  });
-
-  // Bodies that are not multipart are read (up to the default 1 MiB) so the handler can answer 400.
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
-  void app.register(fastifyMultipart, { throwFileSizeLimit: true });
-
-  const keyOf = new WeakMap<FastifyRequest, string>();
-
+function registerAdmission(app: FastifyInstance, sim: Simulator, keyOf: KeyOf): void {
   app.addHook('onRequest', async (request, reply) => {
     if (!apiRoute(request)) return;
     const key = request.headers['x-api-key'];
@@ -59,6 +41,13 @@ export function buildServer(sim: Simulator): FastifyInstance {
       return sendError(reply, admission.status);
     }
     keyOf.set(request, key as string);
+    const spurious = sim.spurious429();
+    if (spurious) {
+      // A client must not read "0" or a past date as "wait forever" nor as "never pause".
+      const past = new Date(Date.now() - 60_000).toUTCString();
+      void reply.header('retry-after', spurious === 'zero' ? '0' : past);
+      return sendError(reply, 429);
+    }
     const fault = sim.injectedFault();
     if (fault) return sendError(reply, fault);
   });
@@ -68,11 +57,13 @@ export function buildServer(sim: Simulator): FastifyInstance {
     if (!route) return payload;
     const key = keyOf.get(request);
     if (key !== undefined) sim.record(key, route, reply.statusCode);
-    const delay = sim.latency();
+    const delay = sim.latency(ROUTE_NAMES.get(route));
     if (delay > 0) await sleep(delay);
     return payload;
   });
+}
 
+function registerErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error: unknown, request, reply) => {
     if (error instanceof HttpError) return sendError(reply, error.statusCode, error.message);
     const status =
@@ -94,27 +85,43 @@ export function buildServer(sim: Simulator): FastifyInstance {
   app.setNotFoundHandler((request, reply) =>
     sendError(reply, 404, `Route ${request.method} ${request.url.split('?')[0]} not found.`),
   );
+}
 
+/** Create: the task is made first; a fault after create then decides how (or if) it answers. */
+function registerCreate(app: FastifyInstance, sim: Simulator, keyOf: KeyOf): void {
+  app.post('/api/tryon/v2/tasks', async (request, reply) => {
+    const key = keyOf.get(request) ?? '';
+    const { answer, fault } = await sim.create(
+      key,
+      await readForm(request, sim.options.maxUploadBytes),
+    );
+    if (fault === 'resetAfterCreate') {
+      sim.record(key, ROUTES.create, 'reset');
+      void reply.hijack();
+      request.raw.socket.destroy();
+      return reply;
+    }
+    if (fault === 'errorAfterCreate') throw new HttpError(500);
+    if (fault === 'lateCreate') await sleep(sim.lateCreateDelay());
+    return answer;
+  });
+}
+
+function registerApiRoutes(app: FastifyInstance, sim: Simulator, keyOf: KeyOf): void {
   const maxBytes = (): number => sim.options.maxUploadBytes;
   const linkBase = (request: FastifyRequest): string | undefined =>
     request.host ? `${request.protocol}://${request.host}` : undefined;
 
-  app.post('/api/tryon/v2/tasks', async (request) =>
-    sim.create(keyOf.get(request) ?? '', await readForm(request, maxBytes())),
-  );
-
+  registerCreate(app, sim, keyOf);
   app.get<{ Params: { id: string } }>('/api/tryon/v2/tasks/:id', (request) =>
     sim.poll(keyOf.get(request) ?? '', request.params.id, linkBase(request)),
   );
-
   app.post('/api/tryon/input_check/v1/model', async (request) =>
     sim.checkModel(await readForm(request, maxBytes())),
   );
-
   app.post('/api/tryon/input_check/v1/clothes', async (request) =>
     sim.checkClothes(await readForm(request, maxBytes())),
   );
-
   app.get<{ Params: { file: string }; Querystring: Record<string, unknown> }>(
     RESULTS_ROUTE,
     async (request, reply) => {
@@ -126,45 +133,36 @@ export function buildServer(sim: Simulator): FastifyInstance {
       return reply.type('image/jpeg').header('cache-control', 'private, no-store').send(body);
     },
   );
+}
 
-  app.get('/_sim/stats', () => sim.stats());
-
-  app.get<{ Querystring: Record<string, unknown> }>('/_sim/tasks', (request, reply) => {
-    const { key, after, limit } = request.query;
-    const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
-    const afterText = text(after);
-    const limitText = text(limit);
-    if (afterText !== undefined && !/^\d{1,16}$/.test(afterText)) {
-      return sendError(reply, 400, 'Your request is invalid: after must be a task id.');
-    }
-    if (limitText !== undefined && !/^[1-9]\d{0,5}$/.test(limitText)) {
-      return sendError(reply, 400, 'Your request is invalid: limit must be a positive integer.');
-    }
-    return sim.taskTimes({
-      ...(text(key) !== undefined && { key: text(key) }),
-      ...(afterText !== undefined && { after: afterText }),
-      ...(limitText !== undefined && { limit: Number(limitText) }),
-    });
+/**
+ * The HTTP face of the simulator. On an API request, in this order: X-API-KEY (401), the
+ * rolling window (429, counted on arrival, before the body is read), spurious 429s, injected
+ * 500/503, then the handler: multipart validation (400/413), credits (402, create only), the
+ * answer (or a fault after create). /_sim routes are neither authenticated nor counted.
+ */
+export function buildServer(sim: Simulator): FastifyInstance {
+  const app = Fastify({
+    logger: sim.options.logger
+      ? {
+          redact: {
+            paths: ['req.headers["x-api-key"]', 'req.headers.authorization'],
+            censor: '***',
+          },
+        }
+      : false,
+    exposeHeadRoutes: false,
+    forceCloseConnections: true,
   });
 
-  app.get('/_sim/config', () => sim.knobs());
+  // Bodies that are not multipart are read (up to the default 1 MiB) so the handler can answer 400.
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  void app.register(fastifyMultipart, { throwFileSizeLimit: true });
 
-  app.post<{ Body: unknown }>('/_sim/config', (request, reply) => {
-    const patch = request.body;
-    if (typeof patch !== 'object' || patch === null || Buffer.isBuffer(patch)) {
-      return sendError(
-        reply,
-        400,
-        'Your request is invalid: send a JSON object of simulator options.',
-      );
-    }
-    try {
-      return sim.configure(patch);
-    } catch (error) {
-      if (error instanceof SimConfigError) return sendError(reply, 400, error.message);
-      throw error;
-    }
-  });
-
+  const keyOf: KeyOf = new WeakMap();
+  registerAdmission(app, sim, keyOf);
+  registerErrorHandlers(app);
+  registerApiRoutes(app, sim, keyOf);
+  registerSimRoutes(app, sim);
   return app;
 }

@@ -7,6 +7,7 @@ import type {
   ClothesCheckResult,
   ModelCheckResult,
   SimKeyStats,
+  RouteName,
   SimOptions,
   SimStats,
   SimTaskPage,
@@ -14,41 +15,13 @@ import type {
   SimTaskTimes,
 } from './options.js';
 import { seededRandom, type Random } from './random.js';
-import { RateWindow } from './rate-window.js';
+import { KeyState } from './key-state.js';
+import { parseCreateFields } from './create-form.js';
+import { FaultPicker, type CreateOutcome } from './faults.js';
 import { ResultStore, resultKeyOf } from './render.js';
 import { UrlSigner } from './signed-urls.js';
-import {
-  CREATE_CLOTH_TYPES,
-  TaskStore,
-  type CreateClothType,
-  type Task,
-  type TaskView,
-} from './tasks.js';
+import { TaskStore, type Task, type TaskView } from './tasks.js';
 import type { Form } from './multipart.js';
-
-/** What the simulator knows about one API key. */
-class KeyState {
-  readonly window = new RateWindow();
-  readonly requests: Record<string, Record<string, number>> = {};
-  total = 0;
-  http429 = 0;
-  creates = 0;
-  polls = 0;
-
-  constructor(public credits: number) {}
-
-  stats(): SimKeyStats {
-    return {
-      requests: structuredClone(this.requests),
-      total: this.total,
-      http_429: this.http429,
-      creates: this.creates,
-      polls: this.polls,
-      credits_left: this.credits,
-      max_in_window: this.window.maxInWindow,
-    };
-  }
-}
 
 export type Admission =
   { ok: true } | { ok: false; status: 401 } | { ok: false; status: 429; retryAfterSeconds: number };
@@ -58,7 +31,13 @@ export const ROUTES = {
   poll: 'GET /api/tryon/v2/tasks/:id',
   checkModel: 'POST /api/tryon/input_check/v1/model',
   checkClothes: 'POST /api/tryon/input_check/v1/clothes',
-} as const;
+} as const satisfies Record<RouteName, string>;
+
+/** A create's answer and the fault to inject after its task was made, if any. */
+export interface CreateResult {
+  answer: { task_id: string; status: 'CREATED' };
+  fault: CreateOutcome;
+}
 
 /** Largest page of GET /_sim/tasks. */
 export const MAX_TASK_PAGE = 10_000;
@@ -75,6 +54,8 @@ export class Simulator {
   private readonly signer = new UrlSigner();
   private readonly faultRandom: Random;
   private readonly latencyRandom: Random;
+  private readonly routeLatencyRandom: Random;
+  private readonly faultPicker: FaultPicker;
   /** Fallback base URL for download links, set once listening. */
   baseUrl = '';
 
@@ -92,6 +73,8 @@ export class Simulator {
     this.tasks = new TaskStore(firstId, seededRandom(config.seed, 'tasks'));
     this.faultRandom = seededRandom(config.seed, 'faults');
     this.latencyRandom = seededRandom(config.seed, 'latency');
+    this.routeLatencyRandom = seededRandom(config.seed, 'route-latency');
+    this.faultPicker = new FaultPicker(seededRandom(config.seed, 'faults-after-create'));
   }
 
   get options(): Readonly<SimConfig> {
@@ -142,14 +125,28 @@ export class Simulator {
     return undefined;
   }
 
-  /** Real milliseconds to wait before answering an API request. */
-  latency(): number {
-    const { min, max } = this.config.latencyMs;
-    return max > 0 ? min + (max - min) * this.latencyRandom() : 0;
+  /** A spurious 429 for an admitted request (retryAfterZero / retryAfterPast faults). */
+  spurious429(): 'zero' | 'past' | undefined {
+    return this.faultPicker.spurious429(this.config.faults);
   }
 
-  /** Counts an answered API request of an authenticated key. */
-  record(key: string, route: string, status: number): void {
+  /** Real milliseconds to wait before answering a request to `route` (a RouteName). */
+  latency(route?: RouteName): number {
+    const { min, max } = this.config.latencyMs;
+    const real = max > 0 ? min + (max - min) * this.latencyRandom() : 0;
+    const perRoute = route ? this.config.routeLatencyMs[route] : undefined;
+    if (!perRoute || perRoute.max <= 0) return real;
+    const virtual = perRoute.min + (perRoute.max - perRoute.min) * this.routeLatencyRandom();
+    return real + this.clock.toReal(virtual);
+  }
+
+  /** Real milliseconds a late create waits before it answers. */
+  lateCreateDelay(): number {
+    return this.clock.toReal(this.config.faults.lateCreateMs);
+  }
+
+  /** Counts an answered API request of an authenticated key ('reset': no answer at all). */
+  record(key: string, route: string, status: number | 'reset'): void {
     const state = this.keys.get(key);
     if (!state) return;
     const byStatus = (state.requests[route] ??= {});
@@ -174,32 +171,12 @@ export class Simulator {
     return { data, sha };
   }
 
-  /** POST /api/tryon/v2/tasks after admission: validation (400), credits (402), the task. */
-  async create(key: string, form: Form): Promise<{ task_id: string; status: 'CREATED' }> {
-    for (const field of ['model_image', 'cloth_image']) {
-      if (!form.files.has(field)) {
-        throw badRequest(
-          form.fields.has(field) ? `${field} must be a file.` : `${field} is required.`,
-        );
-      }
-    }
-    const clothType = form.fields.get('cloth_type');
-    if (clothType === undefined) throw badRequest('cloth_type is required.');
-    if (!(CREATE_CLOTH_TYPES as readonly string[]).includes(clothType)) {
-      throw badRequest(`cloth_type must be one of ${CREATE_CLOTH_TYPES.join(', ')}.`);
-    }
-    const type = clothType as CreateClothType;
-    if (type === 'combo' && !form.files.has('lower_cloth_image')) {
-      throw badRequest(
-        form.fields.has('lower_cloth_image')
-          ? 'lower_cloth_image must be a file.'
-          : 'lower_cloth_image is required when cloth_type is combo.',
-      );
-    }
-    const hdMode = form.fields.get('hd_mode');
-    if (hdMode !== undefined && hdMode !== 'true' && hdMode !== 'false') {
-      throw badRequest('hd_mode must be "true" or "false".');
-    }
+  /**
+   * POST /api/tryon/v2/tasks after admission: validation (400), credits (402), the task, and
+   * the fault to inject now that it exists (the credit is spent either way).
+   */
+  async create(key: string, form: Form): Promise<CreateResult> {
+    const { clothType: type, hd } = parseCreateFields(form);
     const cloth = await this.image(form, 'cloth_image');
     const lower = type === 'combo' ? await this.image(form, 'lower_cloth_image') : undefined;
     const model = await this.image(form, 'model_image');
@@ -208,17 +185,19 @@ export class Simulator {
     if (!state) throw new HttpError(401);
     if (state.credits <= 0) throw new HttpError(402);
     state.credits--;
+    state.tasksCreated++;
 
-    const hd = hdMode === 'true';
     const { durations } = this.config;
     const task = this.tasks.create(
       { key, clothType: type, hd },
       this.clock.now(),
       {
-        meanMs: hd ? durations.hdMs : durations.normalMs,
-        jitter: durations.jitter,
+        typicalMs: hd ? durations.hdMs : durations.normalMs,
+        shape: durations,
         queuedMs: durations.queuedMs,
+        queuedFamily: durations.queuedFamily,
         failureRate: this.config.failureRate,
+        progress: { ...this.config.progress },
       },
       (willComplete) => {
         if (!willComplete) return undefined;
@@ -243,15 +222,21 @@ export class Simulator {
         return resultKey;
       },
     );
-    return { task_id: task.id, status: 'CREATED' };
+    const { faults } = this.config;
+    if (this.faultPicker.happens('notFoundAfterCreate', faults.notFoundAfterCreate)) {
+      task.hiddenUntil = task.createdAt + faults.notFoundMs;
+    }
+    const fault = this.faultPicker.afterCreate(faults);
+    return { answer: { task_id: task.id, status: 'CREATED' }, fault };
   }
 
   /** GET /api/tryon/v2/tasks/:id; another key's task is as unknown as a missing one. */
   poll(key: string, id: string, linkBase: string | undefined): TaskView {
     const task = this.tasks.get(id);
-    if (!task || task.key !== key) throw new HttpError(404, `Task ${id} not found.`);
-    const base = this.config.publicUrl ?? linkBase ?? this.baseUrl;
     const now = this.clock.now();
+    const hidden = task?.hiddenUntil !== undefined && now < task.hiddenUntil;
+    if (!task || task.key !== key || hidden) throw new HttpError(404, `Task ${id} not found.`);
+    const base = this.config.publicUrl ?? linkBase ?? this.baseUrl;
     const view = this.tasks.view(task, now, (t) =>
       this.signer.url(
         base,

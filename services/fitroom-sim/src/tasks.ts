@@ -1,3 +1,11 @@
+import {
+  drawDuration,
+  drawQueued,
+  progressPercent,
+  type DurationShape,
+  type ProgressShape,
+  type QueuedFamily,
+} from './behaviour.js';
 import type { Random } from './random.js';
 
 /** cloth_type of a create request. */
@@ -31,6 +39,10 @@ export interface Task {
   polls: number;
   /** When a poll first answered COMPLETED or FAILED, FitRoom time; undefined until then. */
   seenAt: number | undefined;
+  /** Its progress curve, fixed at create so progress stays monotonic across reconfiguration. */
+  progress: ProgressShape;
+  /** Polls before this FitRoom time answer 404 (the notFoundAfterCreate fault). */
+  hiddenUntil: number | undefined;
 }
 
 /** The Get Task Status answer, fields exactly as (and in the order of) the document's examples. */
@@ -64,11 +76,13 @@ export type TaskView =
 export const FAILED_MESSAGE = 'Failed to process try-on task';
 
 export interface TaskTiming {
-  /** Mean created -> completed duration for this task's mode, FitRoom ms. */
-  meanMs: number;
-  jitter: number;
+  /** Typical duration for this task's mode, FitRoom ms (mean or median, by family). */
+  typicalMs: number;
+  shape: DurationShape;
   queuedMs: number;
+  queuedFamily: QueuedFamily;
   failureRate: number;
+  progress: ProgressShape;
 }
 
 const unixSeconds = (ms: number): number => Math.floor(ms / 1000);
@@ -92,7 +106,10 @@ export class TaskStore {
     return this.tasks.get(id);
   }
 
-  /** Draws duration and outcome, and records the task. */
+  /**
+   * Draws duration, outcome and (for a variable wait) the time in CREATED, in that order so
+   * default runs draw what they always drew, and records the task.
+   */
   create(
     fields: Pick<Task, 'key' | 'clothType' | 'hd'>,
     now: number,
@@ -100,19 +117,25 @@ export class TaskStore {
     resultKey: (willComplete: boolean) => string | undefined,
   ): Task {
     const id = String(this.nextId++);
-    const duration = Math.max(1, timing.meanMs * (1 + timing.jitter * (2 * this.random() - 1)));
-    const queued = Math.min(timing.queuedMs, duration * 0.5);
+    const duration = drawDuration(this.random, timing.typicalMs, timing.shape);
     const fails = this.random() < timing.failureRate;
+    // A fixed wait lies inside the duration (as always); a drawn one comes before it.
+    const fixedWait = timing.queuedFamily === 'fixed';
+    const queued = fixedWait
+      ? Math.min(timing.queuedMs, duration * 0.5)
+      : drawQueued(this.random, timing.queuedMs, timing.queuedFamily);
     const task: Task = {
       id,
       ...fields,
       createdAt: now,
       startedAt: now + queued,
-      completedAt: now + duration,
+      completedAt: now + (fixedWait ? duration : queued + duration),
       outcome: fails ? 'FAILED' : 'COMPLETED',
       resultKey: resultKey(!fails),
       polls: 0,
       seenAt: undefined,
+      progress: timing.progress,
+      hiddenUntil: undefined,
     };
     this.tasks.set(id, task);
     return task;
@@ -134,7 +157,7 @@ export class TaskStore {
         return { task_id: task.id, status: 'CREATED', progress: 0, created_at };
       case 'PROCESSING': {
         const share = (now - task.startedAt) / (task.completedAt - task.startedAt);
-        const progress = Math.min(99, Math.max(1, Math.floor(share * 100)));
+        const progress = progressPercent(share, task.progress);
         return { task_id: task.id, status: 'PROCESSING', progress, created_at, started_at };
       }
       case 'COMPLETED':

@@ -59,7 +59,8 @@ describe('400: create validation', () => {
       'lower_cloth_image is required',
     ],
     ['hd_mode yes', () => ({ ...valid(), hd_mode: 'yes' }), 'hd_mode must be "true" or "false"'],
-    ['hd_mode TRUE', () => ({ ...valid(), hd_mode: 'TRUE' }), 'hd_mode must be "true" or "false"'],
+    ['hd_mode 2', () => ({ ...valid(), hd_mode: '2' }), 'hd_mode must be "true" or "false"'],
+    ['hd_mode empty', () => ({ ...valid(), hd_mode: '' }), 'hd_mode must be "true" or "false"'],
     [
       'cloth_image not an image',
       () => ({
