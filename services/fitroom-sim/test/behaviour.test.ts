@@ -12,6 +12,7 @@ import {
   type DurationShape,
   type ProgressShape,
 } from '../src/behaviour.js';
+import { resolveConfig, SimConfigError } from '../src/config.js';
 import { seededRandom } from '../src/random.js';
 
 const SHAPE: DurationShape = {
@@ -127,5 +128,48 @@ describe('progress curves', () => {
     expect(at('stalled', 0.6)).toBe(95);
     expect(at('stalled', 0.8)).toBe(97);
     expect(at('stalled', 0.999)).toBe(98);
+  });
+});
+
+describe('validation of the new knobs', () => {
+  it('defaults are today: normal durations, linear progress, fixed wait, no faults', () => {
+    const config = resolveConfig({ seed: 1 });
+    expect(config.durations).toMatchObject({
+      family: 'normal',
+      jitter: 0.1,
+      queuedFamily: 'fixed',
+    });
+    expect(config.progress.curve).toBe('linear');
+    expect(Object.values(config.faults).filter((f) => typeof f === 'object')).toEqual(
+      Array.from({ length: 6 }, () => ({})),
+    );
+    expect(config.routeLatencyMs).toEqual({});
+  });
+
+  it('rejects bad families, curves, fault rates and route latencies, naming each', () => {
+    let error: unknown;
+    try {
+      resolveConfig({
+        durations: { family: 'gamma' as never, slowFactor: 0.5 },
+        progress: { curve: 'random' as never, stallShare: 1 },
+        faults: { lateCreate: { rate: 2 }, resetAfterCreate: { every: 1.5 } },
+        routeLatencyMs: { poll: { min: 5, max: 1 } },
+      });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(SimConfigError);
+    const message = (error as SimConfigError).message;
+    for (const part of [
+      'durations.family must be one of fixed, normal, lognormal, bimodal',
+      'durations.slowFactor must be a number >= 1',
+      'progress.curve must be one of',
+      'progress.stallShare must be > 0 and < 1',
+      'faults.lateCreate.rate must be between 0 and 1',
+      'faults.resetAfterCreate.every must be an integer >= 0',
+      'routeLatencyMs.poll must be { min, max }',
+    ]) {
+      expect(message).toContain(part);
+    }
   });
 });

@@ -60,6 +60,82 @@ describe('optionsFromEnv', () => {
     expect(optionsFromEnv({ SIM_LATENCY_MS: '80' }).latencyMs).toEqual({ min: 80, max: 80 });
   });
 
+  it('reads the behaviour families, faults and per-endpoint latency', () => {
+    const options = optionsFromEnv({
+      SIM_DURATION_FAMILY: 'bimodal',
+      SIM_DURATION_SIGMA: '0.8',
+      SIM_SLOW_SHARE: '0.2',
+      SIM_SLOW_FACTOR: '4',
+      SIM_QUEUED_FAMILY: 'exponential',
+      SIM_PROGRESS_CURVE: 'stepwise',
+      SIM_PROGRESS_STAGES: '5',
+      SIM_STALL_SHARE: '0.3',
+      SIM_LATE_CREATE: 'every:4',
+      SIM_LATE_CREATE_MS: '45000',
+      SIM_RESET_AFTER_CREATE: '0.05',
+      SIM_500_AFTER_CREATE: 'every:7',
+      SIM_404_AFTER_CREATE: '0.5',
+      SIM_404_MS: '1500',
+      SIM_429_RETRY_ZERO: 'every:10',
+      SIM_429_RETRY_PAST: '0.01',
+      SIM_LATENCY_CREATE_MS: '2000-6000',
+      SIM_LATENCY_POLL_MS: '300',
+      SIM_LATENCY_CHECK_MS: '100-200',
+    });
+    expect(options.durations).toEqual({
+      family: 'bimodal',
+      sigma: 0.8,
+      slowShare: 0.2,
+      slowFactor: 4,
+      queuedFamily: 'exponential',
+    });
+    expect(options.progress).toEqual({ curve: 'stepwise', stages: 5, stallShare: 0.3 });
+    expect(options.faults).toEqual({
+      lateCreate: { every: 4 },
+      lateCreateMs: 45_000,
+      resetAfterCreate: { rate: 0.05 },
+      errorAfterCreate: { every: 7 },
+      notFoundAfterCreate: { rate: 0.5 },
+      notFoundMs: 1_500,
+      retryAfterZero: { every: 10 },
+      retryAfterPast: { rate: 0.01 },
+    });
+    expect(options.routeLatencyMs).toEqual({
+      create: { min: 2_000, max: 6_000 },
+      poll: { min: 300, max: 300 },
+      checkModel: { min: 100, max: 200 },
+      checkClothes: { min: 100, max: 200 },
+    });
+  });
+
+  it('names bad behaviour variables', () => {
+    let error: unknown;
+    try {
+      optionsFromEnv({
+        SIM_DURATION_FAMILY: 'gamma',
+        SIM_PROGRESS_CURVE: 'random',
+        SIM_SLOW_FACTOR: '0.5',
+        SIM_LATE_CREATE: 'often',
+        SIM_404_AFTER_CREATE: '1.5',
+        SIM_LATENCY_POLL_MS: '9-3',
+      });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(EnvError);
+    const problems = (error as EnvError).problems.join('\n');
+    for (const name of [
+      'SIM_DURATION_FAMILY must be one of fixed, normal, lognormal, bimodal',
+      'SIM_PROGRESS_CURVE must be one of',
+      'SIM_SLOW_FACTOR must be a number >= 1',
+      'SIM_LATE_CREATE must be a rate between 0 and 1 or "every:N"',
+      'SIM_404_AFTER_CREATE must be a rate',
+      'SIM_LATENCY_POLL_MS must be "min-max"',
+    ]) {
+      expect(problems).toContain(name);
+    }
+  });
+
   it('names every bad variable, and never prints an API key', () => {
     let error: unknown;
     try {
