@@ -1,3 +1,4 @@
+import { contentTypeForName } from '@tryon/domain';
 import { StorageError } from './errors.js';
 
 // type/subtype with optional parameters; no CR/LF or other controls (they would end up in headers).
@@ -16,21 +17,9 @@ export function assertContentType(contentType: string): void {
   }
 }
 
-const BY_EXTENSION: Record<string, string> = {
-  jpg: 'image/jpeg',
-  jpeg: 'image/jpeg',
-  png: 'image/png',
-  webp: 'image/webp',
-  gif: 'image/gif',
-  avif: 'image/avif',
-  heic: 'image/heic',
-  json: 'application/json',
-  txt: 'text/plain',
-};
-
 /** Fallback when no metadata is recorded: by extension, else application/octet-stream. */
 export function contentTypeFromKey(key: string): string {
-  const match = /\.([A-Za-z0-9]+)$/.exec(key);
-  const ext = match?.[1]?.toLowerCase();
-  return (ext !== undefined ? BY_EXTENSION[ext] : undefined) ?? 'application/octet-stream';
+  // Only a key that ends in an extension: a bare `assets/a/jpg` is no JPEG.
+  const ext = /\.([A-Za-z0-9]+)$/.exec(key)?.[1];
+  return (ext !== undefined ? contentTypeForName(ext) : undefined) ?? 'application/octet-stream';
 }

@@ -68,99 +68,23 @@ const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'proxy-authorization'];
  */
 export async function safeFetch(url: string, opts: SafeFetchOptions): Promise<SafeFetchResult> {
   const maxRedirects = opts.maxRedirects ?? 5;
-  const timeoutMs = opts.timeoutMs ?? 30_000;
   const maxBytes = opts.maxBytes ?? 20 * 1024 * 1024;
-  const protocols = opts.allowedProtocols ?? [...DEFAULT_PROTOCOLS];
-  const policy = safeDispatcherPolicy(opts.dispatcher) ?? {
-    allowPrivateNetworks: opts.allowPrivateNetworks ?? false,
-    lookup: opts.lookup,
-  };
-
-  const controller = new AbortController();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort(new Error(`fetch timed out after ${timeoutMs} ms`));
-  }, timeoutMs);
-
-  // Settles (with undefined) when the total timeout fires, to cut a slow name lookup short.
-  const aborted = new Promise<undefined>((resolve) => {
-    controller.signal.addEventListener('abort', () => resolve(undefined), { once: true });
-  });
-
+  const deadline = startDeadline(opts.timeoutMs ?? 30_000);
   let headers: Record<string, string> = { ...opts.headers };
   let current = url;
   let origin: string | undefined;
   try {
     for (let redirects = 0; ; redirects++) {
-      const checked = await Promise.race([
-        checkPublicUrl(current, {
-          allowPrivateNetworks: policy.allowPrivateNetworks,
-          allowedProtocols: protocols,
-          ...(policy.lookup ? { lookup: policy.lookup } : {}),
-        }),
-        aborted,
-      ]);
-      if (timedOut || checked === undefined) {
-        throw new SafeFetchError('timeout', `no answer within ${timeoutMs} ms`, current);
-      }
-      if (!checked.ok) {
-        const prefix = redirects > 0 ? 'redirect target refused: ' : '';
-        throw new SafeFetchError(checked.code, prefix + checked.message, current);
-      }
-      const target = checked.url;
-      if (origin !== undefined && target.origin !== origin) {
-        headers = Object.fromEntries(
-          Object.entries(headers).filter(([k]) => !CREDENTIAL_HEADERS.includes(k.toLowerCase())),
-        );
-      }
+      const target = await checkHop(current, redirects, opts, deadline);
+      // Credentials were meant for the first origin only.
+      if (origin !== undefined && target.origin !== origin) headers = withoutCredentials(headers);
       origin = target.origin;
 
-      let res: Dispatcher.ResponseData;
-      try {
-        res = await request(target, {
-          method: 'GET',
-          headers,
-          dispatcher: opts.dispatcher,
-          signal: controller.signal,
-          headersTimeout: timeoutMs,
-          bodyTimeout: timeoutMs,
-        });
-      } catch (err) {
-        const { code, message } = describeTransportError(err, timedOut, timeoutMs);
-        throw new SafeFetchError(code, message, target.href);
-      }
-
+      const res = await sendRequest(target, headers, opts.dispatcher, deadline);
       if (REDIRECTS.has(res.statusCode)) {
-        await discardBody(res.body);
-        const location = res.headers.location;
-        const next = Array.isArray(location) ? location[0] : location;
-        if (!next) {
-          throw new SafeFetchError(
-            'bad_redirect',
-            `${res.statusCode} without a Location header`,
-            target.href,
-          );
-        }
-        if (redirects >= maxRedirects) {
-          throw new SafeFetchError(
-            'too_many_redirects',
-            `more than ${maxRedirects} redirects`,
-            target.href,
-          );
-        }
-        try {
-          current = new URL(next, target).href;
-        } catch {
-          throw new SafeFetchError(
-            'bad_redirect',
-            'redirect Location is not a valid URL',
-            target.href,
-          );
-        }
+        current = await redirectTarget(res, target, redirects, maxRedirects);
         continue;
       }
-
       if (res.statusCode < 200 || res.statusCode >= 300) {
         await discardBody(res.body);
         throw new SafeFetchError(
@@ -170,46 +94,166 @@ export async function safeFetch(url: string, opts: SafeFetchOptions): Promise<Sa
           res.statusCode,
         );
       }
+      const body = await readBody(res, target, maxBytes, deadline);
+      return { url: target, status: res.statusCode, headers: res.headers, body, redirects };
+    }
+  } finally {
+    deadline.clear();
+  }
+}
 
-      const declared = Number(res.headers['content-length']);
-      if (Number.isFinite(declared) && declared > maxBytes) {
+/** The total time budget of one safeFetch, over every hop and the body. */
+interface Deadline {
+  timeoutMs: number;
+  signal: AbortSignal;
+  /** Settles (with undefined) when the budget runs out, to cut a slow name lookup short. */
+  aborted: Promise<undefined>;
+  timedOut(): boolean;
+  clear(): void;
+}
+
+function startDeadline(timeoutMs: number): Deadline {
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort(new Error(`fetch timed out after ${timeoutMs} ms`));
+  }, timeoutMs);
+  const aborted = new Promise<undefined>((resolve) => {
+    controller.signal.addEventListener('abort', () => resolve(undefined), { once: true });
+  });
+  return {
+    timeoutMs,
+    signal: controller.signal,
+    aborted,
+    timedOut: () => timedOut,
+    clear: () => clearTimeout(timer),
+  };
+}
+
+/** Checks one hop's URL (the first or a redirect target) before anything is sent to it. */
+async function checkHop(
+  current: string,
+  redirects: number,
+  opts: SafeFetchOptions,
+  deadline: Deadline,
+): Promise<URL> {
+  const policy = safeDispatcherPolicy(opts.dispatcher) ?? {
+    allowPrivateNetworks: opts.allowPrivateNetworks ?? false,
+    lookup: opts.lookup,
+  };
+  const checked = await Promise.race([
+    checkPublicUrl(current, {
+      allowPrivateNetworks: policy.allowPrivateNetworks,
+      allowedProtocols: opts.allowedProtocols ?? [...DEFAULT_PROTOCOLS],
+      ...(policy.lookup ? { lookup: policy.lookup } : {}),
+    }),
+    deadline.aborted,
+  ]);
+  if (deadline.timedOut() || checked === undefined) {
+    throw new SafeFetchError('timeout', `no answer within ${deadline.timeoutMs} ms`, current);
+  }
+  if (!checked.ok) {
+    const prefix = redirects > 0 ? 'redirect target refused: ' : '';
+    throw new SafeFetchError(checked.code, prefix + checked.message, current);
+  }
+  return checked.url;
+}
+
+function withoutCredentials(headers: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(headers).filter(([k]) => !CREDENTIAL_HEADERS.includes(k.toLowerCase())),
+  );
+}
+
+async function sendRequest(
+  target: URL,
+  headers: Record<string, string>,
+  dispatcher: Dispatcher,
+  deadline: Deadline,
+): Promise<Dispatcher.ResponseData> {
+  try {
+    return await request(target, {
+      method: 'GET',
+      headers,
+      dispatcher,
+      signal: deadline.signal,
+      headersTimeout: deadline.timeoutMs,
+      bodyTimeout: deadline.timeoutMs,
+    });
+  } catch (err) {
+    const { code, message } = describeTransportError(err, deadline.timedOut(), deadline.timeoutMs);
+    throw new SafeFetchError(code, message, target.href);
+  }
+}
+
+/** The absolute URL a redirect answer points to, once its body is discarded. */
+async function redirectTarget(
+  res: Dispatcher.ResponseData,
+  target: URL,
+  redirects: number,
+  maxRedirects: number,
+): Promise<string> {
+  await discardBody(res.body);
+  const location = res.headers.location;
+  const next = Array.isArray(location) ? location[0] : location;
+  if (!next) {
+    throw new SafeFetchError(
+      'bad_redirect',
+      `${res.statusCode} without a Location header`,
+      target.href,
+    );
+  }
+  if (redirects >= maxRedirects) {
+    throw new SafeFetchError(
+      'too_many_redirects',
+      `more than ${maxRedirects} redirects`,
+      target.href,
+    );
+  }
+  try {
+    return new URL(next, target).href;
+  } catch {
+    throw new SafeFetchError('bad_redirect', 'redirect Location is not a valid URL', target.href);
+  }
+}
+
+/** Streams the body into memory, refusing it as soon as it is known to exceed `maxBytes`. */
+async function readBody(
+  res: Dispatcher.ResponseData,
+  target: URL,
+  maxBytes: number,
+  deadline: Deadline,
+): Promise<Buffer> {
+  const declared = Number(res.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    abandonBody(res.body);
+    throw new SafeFetchError(
+      'body_too_large',
+      `body of ${declared} bytes exceeds the limit of ${maxBytes}`,
+      target.href,
+    );
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of res.body) {
+      const buf = chunk as Buffer;
+      size += buf.length;
+      if (size > maxBytes) {
         abandonBody(res.body);
         throw new SafeFetchError(
           'body_too_large',
-          `body of ${declared} bytes exceeds the limit of ${maxBytes}`,
+          `body exceeds the limit of ${maxBytes} bytes`,
           target.href,
         );
       }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      try {
-        for await (const chunk of res.body) {
-          const buf = chunk as Buffer;
-          size += buf.length;
-          if (size > maxBytes) {
-            abandonBody(res.body);
-            throw new SafeFetchError(
-              'body_too_large',
-              `body exceeds the limit of ${maxBytes} bytes`,
-              target.href,
-            );
-          }
-          chunks.push(buf);
-        }
-      } catch (err) {
-        if (err instanceof SafeFetchError) throw err;
-        const { code, message } = describeTransportError(err, timedOut, timeoutMs);
-        throw new SafeFetchError(code, message, target.href);
-      }
-      return {
-        url: target,
-        status: res.statusCode,
-        headers: res.headers,
-        body: Buffer.concat(chunks, size),
-        redirects,
-      };
+      chunks.push(buf);
     }
-  } finally {
-    clearTimeout(timer);
+  } catch (err) {
+    if (err instanceof SafeFetchError) throw err;
+    const { code, message } = describeTransportError(err, deadline.timedOut(), deadline.timeoutMs);
+    throw new SafeFetchError(code, message, target.href);
   }
+  return Buffer.concat(chunks, size);
 }

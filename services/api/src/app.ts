@@ -34,10 +34,22 @@ import { EtaEstimator } from './lib/eta.js';
  * Builds the API from injected dependencies; owns none of them (startApi or a test does).
  * Call `await app.ready()` (or listen) before use.
  */
-export function buildApp(deps: ApiDeps) {
-  const { config } = deps;
-  const app = Fastify({
-    logger: deps.logger === false ? false : loggerOptions(config, deps.logger),
+export function buildApp(deps: ApiDeps): ApiApp {
+  const app = createServer(deps);
+  const routeDeps = createRouteDeps(app, deps);
+  // Order matters to Fastify: hooks and parsers go in before the plugins that inherit them.
+  addLifecycleHooks(app, routeDeps);
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler(notFoundHandler);
+  addJsonParser(app);
+  addRequestHooks(app, routeDeps.metrics);
+  registerRoutes(app, routeDeps);
+  return app;
+}
+
+function createServer(deps: ApiDeps) {
+  return Fastify({
+    logger: deps.logger === false ? false : loggerOptions(deps.config, deps.logger),
     genReqId: requestId,
     bodyLimit: DEFAULT_BODY_LIMIT_BYTES,
     clientErrorHandler,
@@ -48,7 +60,13 @@ export function buildApp(deps: ApiDeps) {
       customOptions: { removeAdditional: false, coerceTypes: false },
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
+}
 
+export type ApiApp = ReturnType<typeof createServer>;
+
+/** The services the routes share, built once per app from the injected dependencies. */
+function createRouteDeps(app: ApiApp, deps: ApiDeps): RouteDeps {
+  const { config } = deps;
   const metrics = new ApiMetrics({ tryon: deps.tryonQueue, webhooks: deps.webhookQueue });
   const limiter =
     deps.limiter ??
@@ -59,7 +77,7 @@ export function buildApp(deps: ApiDeps) {
       windowMs: config.fitroom.rateWindowMs,
       requestTimeoutMs: config.fitroom.timeoutMs,
     });
-  const routeDeps: RouteDeps = {
+  return {
     config,
     redis: deps.redis,
     records: deps.records,
@@ -100,7 +118,10 @@ export function buildApp(deps: ApiDeps) {
     batchEvents: new BatchEventStreams(deps.redis, config.prefix, app.log),
     eta: new EtaEstimator({ config, records: deps.records, limiter }),
   };
+}
 
+/** Start and end of the app: background work drained, event streams ended, sockets closed. */
+function addLifecycleHooks(app: ApiApp, routeDeps: RouteDeps): void {
   app.decorateRequest('tenant', null);
   // Jobs still being added after a 202 go in before the queues close.
   app.addHook('onClose', async () => routeDeps.batches.drain());
@@ -120,11 +141,13 @@ export function buildApp(deps: ApiDeps) {
     routeDeps.batchEvents.close();
     done();
   });
-  app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler(notFoundHandler);
+}
 
-  // JSON only (no text/plain), and an empty JSON body is no body: POST .../cancel from a
-  // client that always sends Content-Type: application/json still works.
+/**
+ * JSON only (no text/plain), and an empty JSON body is no body: POST .../cancel from a client
+ * that always sends Content-Type: application/json still works.
+ */
+function addJsonParser(app: ApiApp): void {
   app.removeContentTypeParser(['application/json', 'text/plain']);
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
@@ -146,7 +169,10 @@ export function buildApp(deps: ApiDeps) {
       } else done(null, value);
     });
   });
+}
 
+/** Query conversion, the request id header and the request duration metric, on every route. */
+function addRequestHooks(app: ApiApp, metrics: ApiMetrics): void {
   // Query strings arrive as text: numbers and booleans are converted by the route's own schema
   // ("10" -> 10), then ajv validates without coercion ("2.5" stays a non-integer, a 400).
   app.addHook('preValidation', (request, _reply, done) => {
@@ -172,42 +198,17 @@ export function buildApp(deps: ApiDeps) {
     );
     done();
   });
+}
 
+function registerRoutes(app: ApiApp, routeDeps: RouteDeps): void {
   // Cookies are read only by the dashboard (/ui) and the queue board (/admin/queues).
   void app.register(cookie);
   void app.register(multipart, {
-    limits: { fileSize: config.api.uploadMaxBytes, files: MAX_UPLOAD_FILES },
+    limits: { fileSize: routeDeps.config.api.uploadMaxBytes, files: MAX_UPLOAD_FILES },
   });
-  registerOpenApi(app, config.publicUrl);
+  registerOpenApi(app, routeDeps.config.publicUrl);
   void app.register(healthRoutes, routeDeps);
-  void app.register(
-    async (v1) => {
-      // Every tenant route may answer 429 (the per-tenant limit): said once, here, for /docs.
-      v1.addHook('onRoute', (route) => {
-        const response = (route.schema?.response ?? null) as Record<number, unknown> | null;
-        if (response && !(429 in response)) response[429] = ErrorResponse;
-      });
-      v1.addHook('onRequest', routeDeps.auth.tenantHook);
-      // After the token check (401 first), before the body is read.
-      v1.addHook('onRequest', async (request) => {
-        const verdict = await routeDeps.tenantLimit.take(tenantOf(request).id, request.log);
-        if (verdict.allowed) return;
-        metrics.rateLimited.inc({ api: 'v1' });
-        throw new ApiError(
-          429,
-          'rate_limited',
-          `too many requests: each tenant may send ${config.api.rateLimit} per ` +
-            `${config.api.rateWindowMs / 1000} s; retry in ${verdict.retryAfterSeconds} s`,
-          verdict.retryAfterSeconds,
-        );
-      });
-      await v1.register(assetRoutes, routeDeps);
-      await v1.register(batchRoutes, routeDeps);
-      await v1.register(itemRoutes, routeDeps);
-      await v1.register(webhookRoutes, routeDeps);
-    },
-    { prefix: '/v1' },
-  );
+  void app.register(async (v1) => registerTenantRoutes(v1, routeDeps), { prefix: '/v1' });
   // FitRoom's own routes and answers, X-API-KEY a tenant token; errors in FitRoom's shape.
   void app.register(fitroomCompatRoutes, { ...routeDeps, prefix: '/api/tryon' });
   void app.register(
@@ -221,10 +222,35 @@ export function buildApp(deps: ApiDeps) {
   // Its own scope: the admin token as a Bearer header or the dashboard's admin cookie.
   void app.register(queueBoardRoutes, routeDeps);
   void app.register(uiRoutes, { ...routeDeps, prefix: '/ui' });
-  return app;
 }
 
-export type ApiApp = ReturnType<typeof buildApp>;
+/** /v1: a tenant's token, then the per-tenant request limit, then the route. */
+async function registerTenantRoutes(v1: ApiApp, routeDeps: RouteDeps): Promise<void> {
+  const { config, metrics } = routeDeps;
+  // Every tenant route may answer 429 (the per-tenant limit): said once, here, for /docs.
+  v1.addHook('onRoute', (route) => {
+    const response = (route.schema?.response ?? null) as Record<number, unknown> | null;
+    if (response && !(429 in response)) response[429] = ErrorResponse;
+  });
+  v1.addHook('onRequest', routeDeps.auth.tenantHook);
+  // After the token check (401 first), before the body is read.
+  v1.addHook('onRequest', async (request) => {
+    const verdict = await routeDeps.tenantLimit.take(tenantOf(request).id, request.log);
+    if (verdict.allowed) return;
+    metrics.rateLimited.inc({ api: 'v1' });
+    throw new ApiError(
+      429,
+      'rate_limited',
+      `too many requests: each tenant may send ${config.api.rateLimit} per ` +
+        `${config.api.rateWindowMs / 1000} s; retry in ${verdict.retryAfterSeconds} s`,
+      verdict.retryAfterSeconds,
+    );
+  });
+  await v1.register(assetRoutes, routeDeps);
+  await v1.register(batchRoutes, routeDeps);
+  await v1.register(itemRoutes, routeDeps);
+  await v1.register(webhookRoutes, routeDeps);
+}
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import {
@@ -68,10 +69,10 @@ export class BatchEventStreams {
 
 /**
  * Streams the batch's events until it has finished or the client leaves: `counts` (the batch
- * as GET /v1/batches/:id answers it, ETA included) first, then `item` (the public Item) per item change with coalesced `counts`, and a
- * final `done` (the finished Batch). The caller has authorized the request and loaded the
- * batch. Resolves when the stream has ended; throws (before anything is sent) only when Redis
- * cannot subscribe.
+ * as GET /v1/batches/:id answers it, ETA included) first, then `item` (the public Item) per item
+ * change with coalesced `counts`, and a final `done` (the finished Batch). The caller has
+ * authorized the request and loaded the batch. Resolves when the stream has ended; throws
+ * (before anything is sent) only when Redis cannot subscribe.
  */
 export async function streamBatchEvents(
   request: FastifyRequest,
@@ -79,208 +80,268 @@ export async function streamBatchEvents(
   deps: RouteDeps,
   batch: BatchRecord,
 ): Promise<void> {
-  const { records, config, batchEvents, metrics, eta } = deps;
-  const log = request.log;
-  const resumeFrom = parseLastEventId(request.headers['last-event-id']);
-
-  const pending = new Set<string>();
-  let countsDue = false;
-  let finishedMessage = false;
-  let graceOver = false;
-  let ended = false;
-  let busy = false;
-  let lastId = 0;
-  let lastCounts = '';
-  let lastCountsAt = 0;
-  let countsTimer: NodeJS.Timeout | null = null;
-  let graceTimer: NodeJS.Timeout | null = null;
-  let unsubscribe = () => {};
-  let kick = () => {};
-
-  const onEvent = (event: BatchEvent | 'resync') => {
-    if (event === 'resync') {
-      countsDue = true;
-    } else {
-      for (const id of event.items ?? []) pending.add(id);
-      if (event.finished) finishedMessage = true;
-      scheduleCounts(event.finished);
-    }
-    kick();
-  };
-  const scheduleCounts = (now: boolean) => {
-    if (now) {
-      if (countsTimer) clearTimeout(countsTimer);
-      countsTimer = null;
-      countsDue = true;
-      return;
-    }
-    if (countsTimer || ended) return;
-    const delay = Math.max(0, lastCountsAt + COUNTS_INTERVAL_MS - Date.now());
-    countsTimer = setTimeout(() => {
-      countsTimer = null;
-      countsDue = true;
-      kick();
-    }, delay);
-  };
-
+  const stream = new BatchEventStream(deps, batch.id, request.log);
   // Subscribe before reading the batch, so no change between the read and the subscription is
   // missed (even a finished batch: a retry may have reopened it since the caller read it).
-  try {
-    unsubscribe = await batchEvents.subscriber.subscribe(batch.id, onEvent);
-  } catch (error) {
-    log.warn({ err: error, batch_id: batch.id }, 'could not subscribe to batch events');
-    throw new ApiError(503, 'unavailable', 'live events are unavailable; retry shortly');
-  }
+  await stream.subscribe();
   let current: BatchRecord;
   try {
-    current = (await records.getBatch(batch.id)) ?? batch;
+    current = (await deps.records.getBatch(batch.id)) ?? batch;
   } catch (error) {
-    unsubscribe();
-    if (countsTimer) clearTimeout(countsTimer);
+    stream.abandon();
     throw error;
   }
+  return stream.run(reply, current, parseLastEventId(request.headers['last-event-id']));
+}
 
-  reply.hijack();
-  const raw = reply.raw;
-  // Headers set on the reply so far (x-request-id) are not sent for a hijacked reply by itself.
-  const headers: Record<string, string | number | string[]> = {};
-  for (const [name, value] of Object.entries(reply.getHeaders())) {
-    if (value !== undefined) headers[name] = value;
-  }
-  raw.writeHead(200, {
-    ...headers,
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache',
-    // nginx and friends would otherwise buffer the stream.
-    'x-accel-buffering': 'no',
-  });
-  metrics.batchEventStreams.inc();
-  metrics.batchEventStreamsOpen.inc();
+/** One client's stream: what is still to send, and the one loop that sends it in order. */
+class BatchEventStream {
+  /** Items changed and not sent yet. */
+  private readonly pending = new Set<string>();
+  private countsDue = false;
+  /** The batch's `finished` message has arrived. */
+  private finishedMessage = false;
+  private graceOver = false;
+  /** Finished when the stream began: nothing to wait for once its counts are out. */
+  private startedFinished = false;
+  /** Events are only read and sent once the stream is open and its first counts are on the way. */
+  private live = false;
+  private ended = false;
+  private busy = false;
+  private lastId = 0;
+  private lastCounts = '';
+  private lastCountsAt = 0;
+  private countsTimer: NodeJS.Timeout | null = null;
+  private graceTimer: NodeJS.Timeout | null = null;
+  private intervals: NodeJS.Timeout[] = [];
+  private unsubscribe = () => {};
+  private untrack = () => {};
+  /** Set by open(), before anything can end the stream. */
+  private raw!: ServerResponse;
+  private resolveEnded = () => {};
+  private readonly endedPromise = new Promise<void>((resolve) => (this.resolveEnded = resolve));
 
-  let resolveEnded = () => {};
-  const endedPromise = new Promise<void>((resolve) => (resolveEnded = resolve));
-  const heartbeat = setInterval(() => {
-    if (!ended) raw.write(': ping\n\n');
-  }, HEARTBEAT_MS);
-  const resync = setInterval(() => {
-    countsDue = true;
-    kick();
-  }, RESYNC_INTERVAL_MS);
-  const finish = () => {
-    if (ended) return;
-    ended = true;
-    clearInterval(heartbeat);
-    clearInterval(resync);
-    if (countsTimer) clearTimeout(countsTimer);
-    if (graceTimer) clearTimeout(graceTimer);
-    unsubscribe();
-    untrack();
-    metrics.batchEventStreamsOpen.dec();
-    if (!raw.writableEnded) raw.end();
-    resolveEnded();
-  };
-  const untrack = batchEvents.track(finish);
-  raw.once('close', finish);
-  raw.on('error', finish);
-  // The client may have left while we subscribed: its 'close' is gone already.
-  if (raw.destroyed || !raw.socket || raw.socket.destroyed) finish();
-  // Finished when the stream began: nothing to wait for once its counts are out.
-  const startedFinished = current.completed_at !== null;
+  constructor(
+    private readonly deps: RouteDeps,
+    private readonly batchId: string,
+    private readonly log: FastifyBaseLogger,
+  ) {}
 
-  const send = (event: string, data: unknown) => {
-    if (ended) return;
-    // Milliseconds, strictly increasing: a reconnecting client's Last-Event-ID says from when.
-    lastId = Math.max(Date.now(), lastId + 1);
-    raw.write(`id: ${lastId}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-    if (raw.writableLength > MAX_BUFFERED_BYTES) {
-      log.info({ batch_id: batch.id }, 'batch events client is not reading; ending its stream');
-      finish();
+  async subscribe(): Promise<void> {
+    try {
+      this.unsubscribe = await this.deps.batchEvents.subscriber.subscribe(
+        this.batchId,
+        this.onEvent,
+      );
+    } catch (error) {
+      this.log.warn({ err: error, batch_id: this.batchId }, 'could not subscribe to batch events');
+      throw new ApiError(503, 'unavailable', 'live events are unavailable; retry shortly');
     }
+  }
+
+  /** The stream will not open after all: drop the subscription. */
+  abandon(): void {
+    this.unsubscribe();
+    if (this.countsTimer) clearTimeout(this.countsTimer);
+  }
+
+  /** Opens the stream, sends the first counts (and what a resuming client missed), then pumps. */
+  async run(reply: FastifyReply, current: BatchRecord, resumeFrom: number | null): Promise<void> {
+    this.open(reply);
+    this.startedFinished = current.completed_at !== null;
+    this.live = true;
+    await this.sendCounts(current, true);
+    if (!this.ended && resumeFrom !== null) {
+      await this.sendChangedSince(resumeFrom - RESUME_SLACK_MS).catch((error: unknown) =>
+        this.log.warn({ err: error, batch_id: this.batchId }, 'batch events: could not resume'),
+      );
+    }
+    // A finished batch: its done goes out from the pump, after any item events queued above.
+    if (this.startedFinished) this.countsDue = true;
+    this.kick();
+    return this.endedPromise;
+  }
+
+  private readonly onEvent = (event: BatchEvent | 'resync') => {
+    if (event === 'resync') {
+      this.countsDue = true;
+    } else {
+      for (const id of event.items ?? []) this.pending.add(id);
+      if (event.finished) this.finishedMessage = true;
+      this.scheduleCounts(event.finished);
+    }
+    this.kick();
   };
-  // The ETA is advice: a failed reading of it sends the counts without one, not nothing.
-  const viewOf = (record: BatchRecord) =>
-    eta.view(record).catch((error: unknown) => {
-      log.warn({ err: error, batch_id: batch.id }, 'batch events: could not estimate the ETA');
+
+  private readonly kick = () => {
+    if (this.live) void this.pump();
+  };
+
+  private scheduleCounts(now: boolean): void {
+    if (now) {
+      if (this.countsTimer) clearTimeout(this.countsTimer);
+      this.countsTimer = null;
+      this.countsDue = true;
+      return;
+    }
+    if (this.countsTimer || this.ended) return;
+    const delay = Math.max(0, this.lastCountsAt + COUNTS_INTERVAL_MS - Date.now());
+    this.countsTimer = setTimeout(() => {
+      this.countsTimer = null;
+      this.countsDue = true;
+      this.kick();
+    }, delay);
+  }
+
+  /** Takes the reply over, sends the event-stream headers and starts the heartbeat and resync. */
+  private open(reply: FastifyReply): void {
+    const { batchEvents, metrics } = this.deps;
+    reply.hijack();
+    const raw = (this.raw = reply.raw);
+    // Headers set on the reply so far (x-request-id) are not sent for a hijacked reply by itself.
+    const headers: Record<string, string | number | string[]> = {};
+    for (const [name, value] of Object.entries(reply.getHeaders())) {
+      if (value !== undefined) headers[name] = value;
+    }
+    raw.writeHead(200, {
+      ...headers,
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      // nginx and friends would otherwise buffer the stream.
+      'x-accel-buffering': 'no',
+    });
+    metrics.batchEventStreams.inc();
+    metrics.batchEventStreamsOpen.inc();
+    const heartbeat = setInterval(() => {
+      if (!this.ended) raw.write(': ping\n\n');
+    }, HEARTBEAT_MS);
+    const resync = setInterval(() => {
+      this.countsDue = true;
+      this.kick();
+    }, RESYNC_INTERVAL_MS);
+    this.intervals = [heartbeat, resync];
+    this.untrack = batchEvents.track(this.finish);
+    raw.once('close', this.finish);
+    raw.on('error', this.finish);
+    // The client may have left while we subscribed: its 'close' is gone already.
+    if (raw.destroyed || !raw.socket || raw.socket.destroyed) this.finish();
+  }
+
+  private readonly finish = () => {
+    if (this.ended) return;
+    this.ended = true;
+    for (const interval of this.intervals) clearInterval(interval);
+    if (this.countsTimer) clearTimeout(this.countsTimer);
+    if (this.graceTimer) clearTimeout(this.graceTimer);
+    this.unsubscribe();
+    this.untrack();
+    this.deps.metrics.batchEventStreamsOpen.dec();
+    if (!this.raw.writableEnded) this.raw.end();
+    this.resolveEnded();
+  };
+
+  private send(event: string, data: unknown): void {
+    if (this.ended) return;
+    // Milliseconds, strictly increasing: a reconnecting client's Last-Event-ID says from when.
+    this.lastId = Math.max(Date.now(), this.lastId + 1);
+    this.raw.write(`id: ${this.lastId}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    if (this.raw.writableLength > MAX_BUFFERED_BYTES) {
+      this.log.info(
+        { batch_id: this.batchId },
+        'batch events client is not reading; ending its stream',
+      );
+      this.finish();
+    }
+  }
+
+  /** The ETA is advice: a failed reading of it sends the counts without one, not nothing. */
+  private viewOf(record: BatchRecord) {
+    return this.deps.eta.view(record).catch((error: unknown) => {
+      this.log.warn(
+        { err: error, batch_id: this.batchId },
+        'batch events: could not estimate the ETA',
+      );
       return { ...publicBatch(record), eta: null };
     });
-  const sendCounts = async (record: BatchRecord, force = false) => {
+  }
+
+  private async sendCounts(record: BatchRecord, force = false): Promise<void> {
     const key = JSON.stringify([record.status, record.counts, record.completed_at]);
-    lastCountsAt = Date.now();
-    if (!force && key === lastCounts) return;
-    lastCounts = key;
-    send('counts', await viewOf(record));
-  };
+    this.lastCountsAt = Date.now();
+    if (!force && key === this.lastCounts) return;
+    this.lastCounts = key;
+    this.send('counts', await this.viewOf(record));
+  }
 
   /** The one loop that reads Redis and writes, so events go out in order. */
-  const pump = async () => {
-    if (busy || ended) return;
-    busy = true;
+  private async pump(): Promise<void> {
+    if (this.busy || this.ended) return;
+    this.busy = true;
     try {
-      while (!ended && (pending.size > 0 || countsDue)) {
-        if (pending.size > 0) {
-          const ids = [...pending].slice(0, ITEM_CHUNK);
-          for (const id of ids) pending.delete(id);
-          try {
-            for (const item of await records.getItems(ids)) {
-              if (item.batch_id === batch.id) send('item', publicItem(item, config.publicUrl));
-            }
-          } catch (error) {
-            for (const id of ids) pending.add(id);
-            throw error;
-          }
-          continue;
-        }
-        countsDue = false;
-        const fresh = await records.getBatch(batch.id);
-        if (!fresh) {
-          finish(); // expired or gone: nothing more will happen
-          break;
-        }
-        await sendCounts(fresh);
-        if (fresh.completed_at === null) continue;
-        if (pending.size > 0) {
-          countsDue = true; // items first, then done
-        } else if (finishedMessage || graceOver || startedFinished) {
-          send('done', await viewOf(fresh));
-          finish();
-        } else {
-          graceTimer ??= setTimeout(() => {
-            graceOver = true;
-            countsDue = true;
-            kick();
-          }, FINISH_GRACE_MS);
-        }
+      while (!this.ended && (this.pending.size > 0 || this.countsDue)) {
+        if (this.pending.size > 0) await this.sendPendingItems();
+        else await this.sendLatestCounts();
       }
     } catch (error) {
       // Redis trouble: the resync timer tries again.
-      log.warn({ err: error, batch_id: batch.id }, 'batch events: could not read the batch');
+      this.log.warn(
+        { err: error, batch_id: this.batchId },
+        'batch events: could not read the batch',
+      );
     } finally {
-      busy = false;
+      this.busy = false;
     }
-  };
-  kick = () => void pump();
-
-  await sendCounts(current, true);
-  if (!ended && resumeFrom !== null) {
-    await sendChangedSince(resumeFrom - RESUME_SLACK_MS).catch((error: unknown) =>
-      log.warn({ err: error, batch_id: batch.id }, 'batch events: could not resume'),
-    );
   }
-  // A finished batch: its done goes out from the pump, after any item events queued above.
-  if (startedFinished) countsDue = true;
-  kick();
-  return endedPromise;
+
+  private async sendPendingItems(): Promise<void> {
+    const ids = [...this.pending].slice(0, ITEM_CHUNK);
+    for (const id of ids) this.pending.delete(id);
+    try {
+      for (const item of await this.deps.records.getItems(ids)) {
+        if (item.batch_id === this.batchId) {
+          this.send('item', publicItem(item, this.deps.config.publicUrl));
+        }
+      }
+    } catch (error) {
+      for (const id of ids) this.pending.add(id);
+      throw error;
+    }
+  }
+
+  /** Counts, then `done` once the batch has finished and every item event has gone out. */
+  private async sendLatestCounts(): Promise<void> {
+    this.countsDue = false;
+    const fresh = await this.deps.records.getBatch(this.batchId);
+    if (!fresh) {
+      this.finish(); // expired or gone: nothing more will happen
+      return;
+    }
+    await this.sendCounts(fresh);
+    if (fresh.completed_at === null) return;
+    if (this.pending.size > 0) {
+      this.countsDue = true; // items first, then done
+    } else if (this.finishedMessage || this.graceOver || this.startedFinished) {
+      this.send('done', await this.viewOf(fresh));
+      this.finish();
+    } else {
+      this.graceTimer ??= setTimeout(() => {
+        this.graceOver = true;
+        this.countsDue = true;
+        this.kick();
+      }, FINISH_GRACE_MS);
+    }
+  }
 
   /** A reconnecting client missed what changed since its last event: those items again. */
-  async function sendChangedSince(since: number): Promise<void> {
+  private async sendChangedSince(since: number): Promise<void> {
     let cursor: string | undefined;
     do {
-      const page = await records.listItems(batch.id, { limit: ITEM_CHUNK, cursor });
+      const page = await this.deps.records.listItems(this.batchId, { limit: ITEM_CHUNK, cursor });
       for (const item of page.items) {
-        if (Date.parse(item.updated_at) >= since) pending.add(item.id);
+        if (Date.parse(item.updated_at) >= since) this.pending.add(item.id);
       }
       cursor = page.nextCursor ?? undefined;
-    } while (cursor && !ended);
+    } while (cursor && !this.ended);
   }
 }
 

@@ -8,13 +8,11 @@ import { pipeline } from 'node:stream/promises';
 import type { FastifyRequest } from 'fastify';
 import { fileTypeFromFile } from 'file-type';
 import sharp from 'sharp';
-import { assetIdFor, type Asset } from '@tryon/domain';
+import { assetIdFor, WEB_IMAGE_TYPES, type Asset } from '@tryon/domain';
 import type { Records } from '@tryon/records';
 import type { Storage } from '@tryon/storage';
 import { ApiError } from '../errors.js';
 import { MAX_IMAGE_PIXELS, MAX_UPLOAD_FILES } from '../limits.js';
-
-const ACCEPTED = new Set(['image/jpeg', 'image/png', 'image/webp']);
 
 export interface ReceivedFile {
   field: string;
@@ -212,7 +210,7 @@ function asClientError(error: unknown): unknown {
  */
 export async function checkImage(file: ReceivedFile): Promise<CheckedFile> {
   const type = await fileTypeFromFile(file.path);
-  if (!type || !ACCEPTED.has(type.mime)) {
+  if (!type || !WEB_IMAGE_TYPES.includes(type.mime)) {
     throw new ApiError(
       415,
       'unsupported_media_type',

@@ -3,13 +3,14 @@ import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebo
 import { Type } from '@sinclair/typebox';
 import {
   BatchResponse,
+  MEDIA_TYPES,
   CreateBatchQuery,
   CreateBatchRequest,
   DryRunAnswer,
   ItemsPage,
   ListItemsQuery,
 } from '@tryon/domain';
-import { InvalidCursorError, publicItem, type BatchRecord } from '@tryon/records';
+import { InvalidCursorError, publicItem } from '@tryon/records';
 import { tenantOf } from '../auth.js';
 import type { RouteDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
@@ -18,11 +19,24 @@ import { streamBatchEvents } from '../lib/batch-events.js';
 import { BATCH_BODY_LIMIT_BYTES, METADATA_MAX_BYTES } from '../limits.js';
 import { BatchList, errorResponses, IdParams, ListBatchesQuery } from '../schemas.js';
 
-export const batchRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app, deps, done) => {
-  const { batches, records, config } = deps;
-  const { eta } = deps;
-  const view = (batch: BatchRecord) => eta.view(batch);
+type BatchApp = Parameters<FastifyPluginCallbackTypebox<RouteDeps>>[0];
 
+export const batchRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app, deps, done) => {
+  // Registered in this order, which is also their order in the OpenAPI document.
+  registerSubmit(app, deps);
+  registerList(app, deps);
+  registerGet(app, deps);
+  registerResults(app, deps, 'jsonl', MEDIA_TYPES.jsonl);
+  registerResults(app, deps, 'csv', `${MEDIA_TYPES.csv}; charset=utf-8`);
+  registerEvents(app, deps);
+  registerItems(app, deps);
+  registerCancelAndRetry(app, deps);
+  done();
+};
+
+/** POST /batches, and its dry run. */
+function registerSubmit(app: BatchApp, deps: RouteDeps): void {
+  const { batches, config, eta } = deps;
   app.post(
     '/batches',
     {
@@ -67,10 +81,13 @@ export const batchRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app, deps, 
         });
       }
       const { batch, created } = await batches.submit(tenantId, request.body);
-      return reply.status(created ? 202 : 200).send(await view(batch));
+      return reply.status(created ? 202 : 200).send(await eta.view(batch));
     },
   );
+}
 
+function registerList(app: BatchApp, deps: RouteDeps): void {
+  const { records, eta } = deps;
   app.get(
     '/batches',
     {
@@ -83,10 +100,13 @@ export const batchRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app, deps, 
     },
     async (request) => {
       const list = await records.listBatches(tenantOf(request).id, request.query.limit ?? 20);
-      return { batches: await Promise.all(list.map(view)) };
+      return { batches: await Promise.all(list.map((batch) => eta.view(batch))) };
     },
   );
+}
 
+function registerGet(app: BatchApp, deps: RouteDeps): void {
+  const { batches, eta } = deps;
   app.get(
     '/batches/:id',
     {
@@ -97,44 +117,53 @@ export const batchRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app, deps, 
         response: { 200: BatchResponse, ...errorResponses(400, 401, 404) },
       },
     },
-    async (request) => view(await batches.get(tenantOf(request).id, request.params.id)),
+    async (request) => eta.view(await batches.get(tenantOf(request).id, request.params.id)),
   );
+}
 
-  const results = (format: ResultsFormat, type: string) =>
-    app.get(
-      `/batches/:id/results.${format}`,
-      {
-        schema: {
-          tags: ['batches'],
-          summary: `Every item's outcome as one ${format === 'csv' ? 'CSV' : 'JSON Lines'} file`,
-          description:
-            `One row per item in submission order: ${RESULT_COLUMNS.join(', ')}. ` +
-            (format === 'csv'
-              ? 'RFC 4180 with a header row and CRLF line ends; metadata is JSON in its cell; a ' +
-                "cell starting with = + - or @ gets a leading ' so spreadsheets do not run it."
-              : 'One JSON object per line; metadata as an object.') +
-            ' Streamed as it is read, at any batch size.',
-          params: IdParams,
-          produces: [type],
-          response: {
-            200: Type.Unsafe<Readable>({ type: 'string', description: `The ${format} file` }),
-            ...errorResponses(400, 401, 404),
-          },
+/** GET /batches/:id/results.{jsonl,csv}: every item's outcome as one streamed file. */
+function registerResults(
+  app: BatchApp,
+  deps: RouteDeps,
+  format: ResultsFormat,
+  type: string,
+): void {
+  const { batches, records, config } = deps;
+  app.get(
+    `/batches/:id/results.${format}`,
+    {
+      schema: {
+        tags: ['batches'],
+        summary: `Every item's outcome as one ${format === 'csv' ? 'CSV' : 'JSON Lines'} file`,
+        description:
+          `One row per item in submission order: ${RESULT_COLUMNS.join(', ')}. ` +
+          (format === 'csv'
+            ? 'RFC 4180 with a header row and CRLF line ends; metadata is JSON in its cell; a ' +
+              "cell starting with = + - or @ gets a leading ' so spreadsheets do not run it."
+            : 'One JSON object per line; metadata as an object.') +
+          ' Streamed as it is read, at any batch size.',
+        params: IdParams,
+        produces: [type],
+        response: {
+          200: Type.Unsafe<Readable>({ type: 'string', description: `The ${format} file` }),
+          ...errorResponses(400, 401, 404),
         },
       },
-      async (request, reply) => {
-        const batch = await batches.get(tenantOf(request).id, request.params.id);
-        return reply
-          .type(type)
-          .header('content-disposition', `attachment; filename="${batch.id}-results.${format}"`)
-          .header('cache-control', 'no-store')
-          .header('x-content-type-options', 'nosniff')
-          .send(resultsStream(records, batch.id, config.publicUrl, format));
-      },
-    );
-  results('jsonl', 'application/x-ndjson');
-  results('csv', 'text/csv; charset=utf-8');
+    },
+    async (request, reply) => {
+      const batch = await batches.get(tenantOf(request).id, request.params.id);
+      return reply
+        .type(type)
+        .header('content-disposition', `attachment; filename="${batch.id}-results.${format}"`)
+        .header('cache-control', 'no-store')
+        .header('x-content-type-options', 'nosniff')
+        .send(resultsStream(records, batch.id, config.publicUrl, format));
+    },
+  );
+}
 
+function registerEvents(app: BatchApp, deps: RouteDeps): void {
+  const { batches } = deps;
   app.get(
     '/batches/:id/events',
     {
@@ -168,7 +197,10 @@ export const batchRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app, deps, 
       return reply;
     },
   );
+}
 
+function registerItems(app: BatchApp, deps: RouteDeps): void {
+  const { batches, records, config } = deps;
   app.get(
     '/batches/:id/items',
     {
@@ -199,7 +231,10 @@ export const batchRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app, deps, 
       }
     },
   );
+}
 
+function registerCancelAndRetry(app: BatchApp, deps: RouteDeps): void {
+  const { batches, eta } = deps;
   app.post(
     '/batches/:id/cancel',
     {
@@ -212,7 +247,7 @@ export const batchRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app, deps, 
         response: { 200: BatchResponse, ...errorResponses(400, 401, 404) },
       },
     },
-    async (request) => view(await batches.cancel(tenantOf(request).id, request.params.id)),
+    async (request) => eta.view(await batches.cancel(tenantOf(request).id, request.params.id)),
   );
 
   app.post(
@@ -225,7 +260,6 @@ export const batchRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app, deps, 
         response: { 200: BatchResponse, ...errorResponses(400, 401, 404) },
       },
     },
-    async (request) => view(await batches.retry(tenantOf(request).id, request.params.id)),
+    async (request) => eta.view(await batches.retry(tenantOf(request).id, request.params.id)),
   );
-  done();
-};
+}

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { Item } from '@tryon/domain';
+import { Item, WEB_IMAGE_TYPES } from '@tryon/domain';
 import { tenantOf } from '../auth.js';
 import type { RouteDeps } from '../deps.js';
 import { ApiError, itemNotFound } from '../errors.js';
@@ -36,7 +36,7 @@ export const itemRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app, deps, d
         summary: "The item's result image",
         description: '404 result_not_ready until the item is completed.',
         params: IdParams,
-        produces: ['image/jpeg', 'image/png', 'image/webp'],
+        produces: [...WEB_IMAGE_TYPES],
         response: {
           200: Type.Unsafe<Readable>({
             type: 'string',
