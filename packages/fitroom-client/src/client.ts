@@ -1,27 +1,25 @@
 import { createHash } from 'node:crypto';
-import { STATUS_CODES } from 'node:http';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough } from 'node:stream';
 import { request, type Dispatcher } from 'undici';
 import {
-  FitRoomBadRequestError,
   FitRoomDownloadExpiredError,
-  FitRoomError,
-  FitRoomInsufficientCreditError,
   FitRoomInvalidResponseError,
-  FitRoomNetworkError,
-  FitRoomNotFoundError,
-  FitRoomRateLimitedError,
-  FitRoomServerError,
-  FitRoomTimeoutError,
-  FitRoomUnauthorizedError,
-  FitRoomUnavailableError,
   extractFitRoomMessage,
-  parseRetryAfter,
   redact,
   type FitRoomErrorOperation,
   type FitRoomOperation,
 } from './errors';
 import { buildForm, type FormFields } from './multipart';
+import {
+  MAX_ERROR_BODY_BYTES,
+  MAX_JSON_BODY_BYTES,
+  deadline,
+  header,
+  positive,
+  readText,
+  statusError,
+  transportError,
+} from './transport';
 import type {
   BeforeRequestHook,
   CallOptions,
@@ -53,87 +51,17 @@ export const FITROOM_PATHS = {
   checkClothes: '/api/tryon/input_check/v1/clothes',
 } as const;
 
-/** Error bodies are read up to this size for their message. */
-const MAX_ERROR_BODY_BYTES = 64 * 1024;
-/** JSON answers larger than this are not FitRoom's. */
-const MAX_JSON_BODY_BYTES = 1024 * 1024;
-
-const TIMEOUT_CODES = new Set([
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'ETIMEDOUT',
-]);
-
-function errorCode(err: unknown): string | undefined {
-  if (err !== null && typeof err === 'object' && 'code' in err) {
-    const code = err.code;
-    return typeof code === 'string' ? code : undefined;
-  }
-  return undefined;
-}
-
-function positive(value: number | undefined, fallback: number, name: string): number {
-  if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be > 0`);
-  return value;
-}
-
-function header(headers: Dispatcher.ResponseData['headers'], name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-/** Reads a body as text, stopping (and discarding the rest) after `limit` bytes. */
-async function readText(
-  body: Readable,
-  limit: number,
-): Promise<{ text: string; complete: boolean }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
-      chunks.push(chunk.subarray(0, chunk.length - (size - limit)));
-      body.destroy();
-      return { text: Buffer.concat(chunks).toString('utf8'), complete: false };
+/** Calls `release` at most once; a limiter's bookkeeping error must not replace FitRoom's answer. */
+function once(release: void | (() => void)): () => void {
+  let released = false;
+  return () => {
+    if (released || typeof release !== 'function') return;
+    released = true;
+    try {
+      release();
+    } catch {
+      // ignored, see above
     }
-    chunks.push(chunk);
-  }
-  return { text: Buffer.concat(chunks).toString('utf8'), complete: true };
-}
-
-interface Deadline {
-  signal: AbortSignal;
-  /** True once the deadline fired (as opposed to the caller aborting). */
-  readonly timedOut: boolean;
-  dispose(): void;
-}
-
-/** An AbortSignal that fires after `ms` with a FitRoomTimeoutError, or when `outer` aborts. */
-function deadline(ms: number, operation: FitRoomErrorOperation, outer?: AbortSignal): Deadline {
-  const controller = new AbortController();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort(
-      new FitRoomTimeoutError(`FitRoom ${operation}: no complete answer within ${ms} ms`, {
-        operation,
-      }),
-    );
-  }, ms);
-  timer.unref();
-  const onAbort = () => controller.abort(outer?.reason);
-  outer?.addEventListener('abort', onAbort, { once: true });
-  return {
-    signal: controller.signal,
-    get timedOut() {
-      return timedOut;
-    },
-    dispose() {
-      clearTimeout(timer);
-      outer?.removeEventListener('abort', onAbort);
-    },
   };
 }
 
@@ -263,7 +191,7 @@ export class FitRoomClient {
       });
     } catch (err) {
       limit.dispose();
-      throw this.#transportError(err, operation, limit, options.signal);
+      throw transportError(err, operation, limit, options.signal, [this.#apiKey]);
     }
 
     const { statusCode, headers, body } = response;
@@ -286,7 +214,7 @@ export class FitRoomClient {
           { status: statusCode, operation, ...(fitroomMessage ? { fitroomMessage } : {}) },
         );
       }
-      throw this.#statusError(statusCode, headers, text, operation);
+      throw statusError(statusCode, headers, text, operation, [this.#apiKey]);
     }
 
     const out = new PassThrough();
@@ -298,7 +226,7 @@ export class FitRoomClient {
     };
     body.on('error', (err) => {
       finish();
-      out.destroy(this.#transportError(err, operation, limit, options.signal) as Error);
+      out.destroy(transportError(err, operation, limit, options.signal, [this.#apiKey]) as Error);
     });
     out.on('close', () => {
       finish();
@@ -338,16 +266,7 @@ export class FitRoomClient {
       apiKey: this.#apiKey,
       ...(signal ? { signal } : {}),
     });
-    let released = false;
-    const releaseOnce = () => {
-      if (released || typeof release !== 'function') return;
-      released = true;
-      try {
-        release();
-      } catch {
-        // a limiter's bookkeeping error must not replace FitRoom's answer
-      }
-    };
+    const releaseOnce = once(release);
 
     const limit = deadline(timeoutMs, operation, signal);
     let statusCode: number;
@@ -376,15 +295,25 @@ export class FitRoomClient {
       }
       text = read.text;
     } catch (err) {
-      throw this.#transportError(err, operation, limit, signal);
+      throw transportError(err, operation, limit, signal, [this.#apiKey]);
     } finally {
       limit.dispose();
       releaseOnce();
     }
 
     if (statusCode < 200 || statusCode >= 300) {
-      throw this.#statusError(statusCode, headers, text, operation);
+      throw statusError(statusCode, headers, text, operation, [this.#apiKey]);
     }
+    return this.#parseAnswer(operation, statusCode, text, parse);
+  }
+
+  /** A 2xx answer's body, validated into what the operation returns. */
+  #parseAnswer<T>(
+    operation: FitRoomOperation,
+    statusCode: number,
+    text: string,
+    parse: (body: unknown) => T,
+  ): T {
     let json: unknown;
     try {
       json = JSON.parse(text);
@@ -411,68 +340,6 @@ export class FitRoomClient {
     return new FitRoomInvalidResponseError(
       redact(`FitRoom ${operation}: unexpected answer (${status}): ${problem}`, [this.#apiKey]),
       { status, operation, ...(snippet ? { fitroomMessage: snippet } : {}) },
-    );
-  }
-
-  /** A FitRoomError for a non-2xx answer. */
-  #statusError(
-    status: number,
-    headers: Dispatcher.ResponseData['headers'],
-    text: string,
-    operation: FitRoomErrorOperation,
-  ): FitRoomError {
-    const fitroomMessage = extractFitRoomMessage(text, [this.#apiKey]);
-    const reason = STATUS_CODES[status] ?? 'Unknown Status';
-    const message = `FitRoom ${operation}: ${status} ${reason}${fitroomMessage ? ` - ${fitroomMessage}` : ''}`;
-    const base = { status, operation, ...(fitroomMessage ? { fitroomMessage } : {}) };
-    const retryAfterMs = parseRetryAfter(headers['retry-after']);
-    const withRetry = retryAfterMs === undefined ? base : { ...base, retryAfterMs };
-    switch (status) {
-      case 400:
-        return new FitRoomBadRequestError(message, base);
-      case 401:
-      case 403:
-        return new FitRoomUnauthorizedError(message, base);
-      case 402:
-        return new FitRoomInsufficientCreditError(message, base);
-      case 404:
-        return new FitRoomNotFoundError(message, base);
-      case 408:
-        return new FitRoomTimeoutError(message, base);
-      case 429:
-        return new FitRoomRateLimitedError(message, withRetry);
-      case 503:
-        return new FitRoomUnavailableError(message, withRetry);
-    }
-    if (status >= 500) return new FitRoomServerError(message, base);
-    if (status >= 400) return new FitRoomBadRequestError(message, base);
-    return new FitRoomInvalidResponseError(message, base);
-  }
-
-  /** Maps a failure without an HTTP answer: deadline, caller abort, undici and socket errors. */
-  #transportError(
-    err: unknown,
-    operation: FitRoomErrorOperation,
-    limit: Deadline,
-    signal: AbortSignal | undefined,
-  ): unknown {
-    if (err instanceof FitRoomError) return err;
-    if (limit.timedOut) {
-      return new FitRoomTimeoutError(`FitRoom ${operation}: timed out`, { operation });
-    }
-    // The caller's own abort: reject with its reason, as fetch does.
-    if (signal?.aborted) return signal.reason as unknown;
-    const code = errorCode(err);
-    const detail = redact(err instanceof Error ? err.message : String(err), [this.#apiKey]);
-    if (code !== undefined && TIMEOUT_CODES.has(code)) {
-      return new FitRoomTimeoutError(`FitRoom ${operation}: timed out (${code})`, {
-        operation,
-        cause: err,
-      });
-    }
-    return new FitRoomNetworkError(
-      `FitRoom ${operation}: network error${code ? ` (${code})` : ''}: ${detail}`,
-      { operation, cause: err },
     );
   }
 }

@@ -1,5 +1,6 @@
 import { Blob } from 'node:buffer';
 import { FormData } from 'undici';
+import { MEDIA_TYPES, extensionForContentType, type MediaExtension } from '@tryon/domain';
 import type { ImageInput } from './types';
 
 interface Format {
@@ -7,14 +8,15 @@ interface Format {
   contentType: string;
 }
 
-const JPEG: Format = { ext: 'jpg', contentType: 'image/jpeg' };
-const PNG: Format = { ext: 'png', contentType: 'image/png' };
-const WEBP: Format = { ext: 'webp', contentType: 'image/webp' };
-const GIF: Format = { ext: 'gif', contentType: 'image/gif' };
-const BMP: Format = { ext: 'bmp', contentType: 'image/bmp' };
-const TIFF: Format = { ext: 'tiff', contentType: 'image/tiff' };
-const HEIC: Format = { ext: 'heic', contentType: 'image/heic' };
-const AVIF: Format = { ext: 'avif', contentType: 'image/avif' };
+const format = (ext: MediaExtension): Format => ({ ext, contentType: MEDIA_TYPES[ext] });
+const JPEG = format('jpg');
+const PNG = format('png');
+const WEBP = format('webp');
+const GIF = format('gif');
+const BMP = format('bmp');
+const TIFF = format('tiff');
+const HEIC = format('heic');
+const AVIF = format('avif');
 
 function ascii(bytes: Uint8Array, start: number, end: number): string {
   return String.fromCharCode(...bytes.subarray(start, end));
@@ -42,18 +44,12 @@ export function sniffImageFormat(bytes: Uint8Array): Format | undefined {
   return undefined;
 }
 
-const EXT_BY_TYPE: Record<string, string> = {
-  'image/jpeg': 'jpg',
-  'image/jpg': 'jpg',
-  'image/png': 'png',
-  'image/webp': 'webp',
-  'image/gif': 'gif',
-  'image/bmp': 'bmp',
-  'image/tiff': 'tiff',
-  'image/heic': 'heic',
-  'image/heif': 'heif',
-  'image/avif': 'avif',
-};
+/** The file extension for an image content type, from the shared table. */
+function imageExtension(contentType: string): string | undefined {
+  return contentType.toLowerCase().startsWith('image/')
+    ? extensionForContentType(contentType)
+    : undefined;
+}
 
 interface FilePart {
   blob: Blob;
@@ -81,7 +77,7 @@ async function toFilePart(field: string, image: ImageInput): Promise<FilePart> {
   } else {
     throw new TypeError(`${field}: image data must be a Buffer, a Uint8Array or a Blob`);
   }
-  const ext = sniffImageFormat(head)?.ext ?? EXT_BY_TYPE[blob.type.toLowerCase()] ?? 'bin';
+  const ext = sniffImageFormat(head)?.ext ?? imageExtension(blob.type) ?? 'bin';
   return { blob, filename: image.filename ?? blobName ?? `${field}.${ext}` };
 }
 

@@ -13,7 +13,6 @@ import { BudgetPausedError } from '@tryon/rate-limiter';
 import {
   publicBatch,
   publicItem,
-  type InputCheckCache,
   type ItemRecord,
   type Operations,
   type Records,
@@ -27,7 +26,6 @@ import {
   type WebhookQueue,
 } from '@tryon/queues';
 import { isRetryableStorageError, resultKey, type Storage } from '@tryon/storage';
-import type { FitRoomPool } from './fitroom-pool.js';
 import {
   firstPollDelayMs,
   nextPollDelayMs,
@@ -37,7 +35,11 @@ import {
 } from '@tryon/scheduling';
 import { InvalidInputError, loadPrepared, prepareImage, type PrepareContext } from './prepare.js';
 import { ResultCache } from './result-cache.js';
-import { inputCheckProblem } from './input-checks.js';
+import {
+  inputCheckProblem,
+  type FitRoomPool,
+  type InputCheckFlights,
+} from '@tryon/fitroom-gateway';
 
 export interface TryonDeps {
   records: Records;
@@ -48,7 +50,7 @@ export interface TryonDeps {
   prepare: PrepareContext;
   resultCache: ResultCache;
   /** FitRoom's input-check answers by image content (batches with input_checks). */
-  inputChecks: InputCheckCache;
+  inputChecks: InputCheckFlights;
   /** The waiting room in front of FitRoom: an item creates a task only once admitted. */
   admission: Admission;
   durations: DurationModel;

@@ -10,14 +10,14 @@ import {
   tryonRetryDelay,
 } from '@tryon/queues';
 import { RateLimiter } from '@tryon/rate-limiter';
-import { BatchRetention, InputCheckCache, Operations, Records } from '@tryon/records';
+import { BatchRetention, Operations, Records } from '@tryon/records';
 import { createStorage } from '@tryon/storage';
 import { Admission, DurationModel, defaultPollPolicy } from '@tryon/scheduling';
 import { createSafeDispatcher, webhookRetryDelay } from '@tryon/webhooks';
 import { Admitter } from './admitter.js';
 import { BatchSettler } from './batch-settler.js';
 import { BudgetMonitor } from './budget-monitor.js';
-import { FitRoomPool } from './fitroom-pool.js';
+import { FitRoomPool, InputCheckFlights } from '@tryon/fitroom-gateway';
 import { configureImageLibrary } from './prepare.js';
 import { ResultCache } from './result-cache.js';
 import { Sweeper, endedJobReason } from './sweeper.js';
@@ -147,7 +147,7 @@ export async function startWorker(
       maxBytes: config.worker.imageMaxBytes,
     },
     resultCache: new ResultCache(redis, config.prefix),
-    inputChecks: new InputCheckCache(redis, config.prefix),
+    inputChecks: new InputCheckFlights(redis, config.prefix),
     admission,
     durations,
     pollPolicy,

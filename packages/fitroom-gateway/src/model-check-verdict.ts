@@ -1,28 +1,12 @@
 import { createHash } from 'node:crypto';
 import { describeModelCheckCode, type ModelCheckResult } from '@tryon/fitroom-client';
-import type { InputCheckCache } from '@tryon/records';
 import type { ItemError } from '@tryon/domain';
-import type { PooledKey } from './fitroom-pool.js';
+import type { InputCheckFlights } from './input-check-flights.js';
+import type { PooledKey } from './pool.js';
 
 type Image = { data: Buffer; contentType: string; filename: string };
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
-
-/** Checks under way in this process: the items of a batch that share a model wait for one. */
-const inFlight = new Map<string, Promise<ModelCheckResult>>();
-
-async function modelVerdict(
-  cache: InputCheckCache,
-  key: PooledKey,
-  model: Image,
-  hash: string,
-): Promise<ModelCheckResult> {
-  const cached = await cache.get<ModelCheckResult>('model', hash);
-  if (cached) return cached;
-  const verdict = await key.client.checkModel(model);
-  await cache.set('model', hash, verdict);
-  return verdict;
-}
 
 /**
  * FitRoom's input checks for a batch that asked for them, on the prepared images FitRoom would
@@ -33,17 +17,13 @@ async function modelVerdict(
  * check only ever warns, and a warning is not worth a request of the budget.
  */
 export async function inputCheckProblem(
-  cache: InputCheckCache,
+  flights: InputCheckFlights,
   key: PooledKey,
   model: Image,
 ): Promise<ItemError | null> {
-  const hash = sha256(model.data);
-  let checking = inFlight.get(hash);
-  if (!checking) {
-    checking = modelVerdict(cache, key, model, hash).finally(() => inFlight.delete(hash));
-    inFlight.set(hash, checking);
-  }
-  const verdict = await checking;
+  const verdict = await flights.answer<ModelCheckResult>('model', sha256(model.data), () =>
+    key.client.checkModel(model),
+  );
   if (verdict.is_good || verdict.error_code === undefined) return null;
   const info = describeModelCheckCode(verdict.error_code);
   return {

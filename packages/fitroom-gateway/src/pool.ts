@@ -1,20 +1,21 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import {
-  FitRoomClient,
-  FitRoomRateLimitedError,
   type CreateTaskInput,
   type CreateTaskResult,
   type FitRoomError,
 } from '@tryon/fitroom-client';
-import { RateLimiter, budgetKeyFor } from '@tryon/rate-limiter';
+import type { RateLimiter } from '@tryon/rate-limiter';
 import type { Operations } from '@tryon/records';
-import type { Logger } from 'pino';
+import {
+  budgetedKey,
+  restRefusedKey,
+  type BudgetedKey,
+  type WarnLogger,
+} from './budgeted-client.js';
 import { Semaphore } from './semaphore.js';
 
-export interface PooledKey {
-  budgetKey: string;
-  client: FitRoomClient;
-}
+/** A key of the pool: its budget name and its budgeted client. */
+export type PooledKey = BudgetedKey;
 
 export interface FitRoomPoolOptions {
   baseUrl: string;
@@ -25,7 +26,7 @@ export interface FitRoomPoolOptions {
   downloadTimeoutMs: number;
   /** FitRoom creates this process has sent and not yet recorded, at most (see createTask). */
   createsInFlight: number;
-  logger: Logger;
+  logger: WarnLogger;
 }
 
 /**
@@ -34,9 +35,8 @@ export interface FitRoomPoolOptions {
  */
 export class FitRoomPool {
   readonly keys: PooledKey[];
-  private readonly limiter: RateLimiter;
-  private readonly operations: Operations;
-  private readonly logger: Logger;
+  readonly limiter: RateLimiter;
+  readonly operations: Operations;
   private readonly createGate: Semaphore;
   /** The create call a budget token is being taken for (see createTask). */
   private readonly createCall = new AsyncLocalStorage<{ exit?: () => void }>();
@@ -45,36 +45,25 @@ export class FitRoomPool {
     if (options.apiKeys.length === 0) throw new Error('FitRoomPool needs at least one API key');
     this.limiter = options.limiter;
     this.operations = options.operations;
-    this.logger = options.logger;
     this.createGate = new Semaphore(options.createsInFlight);
-    this.keys = options.apiKeys.map((apiKey) => {
-      const budgetKey = budgetKeyFor(apiKey);
-      const client = new FitRoomClient({
-        baseUrl: options.baseUrl,
+    this.keys = options.apiKeys.map((apiKey) =>
+      budgetedKey({
+        ...options,
         apiKey,
-        timeoutMs: options.timeoutMs,
-        downloadTimeoutMs: options.downloadTimeoutMs,
-        beforeRequest: async ({ signal, operation }) => {
-          const token = await this.limiter.acquire(budgetKey, signal);
-          const release = () => {
-            this.limiter.release(token).catch((error: unknown) => {
-              this.logger.warn({ err: error, budgetKey }, 'could not release a budget slot');
-            });
-          };
-          // A create waits for its place once it holds its token, so no key waits on another's budget.
+        // A create waits for its place once it holds its token, so no key waits on another's budget.
+        afterToken: async ({ operation }) => {
           const call = operation === 'createTask' ? this.createCall.getStore() : undefined;
           if (call) call.exit = await this.createGate.acquire();
-          return release;
         },
-      });
-      return { budgetKey, client };
-    });
+      }),
+    );
   }
 
   /**
    * Creates a task and has `record` save its id before the place is given to another create of
    * this process. A task created but not recorded is paid again after a crash, so a process
-   * that dies costs at most `createsInFlight` extra tasks.
+   * that dies costs at most `createsInFlight` extra tasks. (The one home for classifying a
+   * create's outcome: not sent, answered, or ambiguous.)
    */
   async createTask(
     key: PooledKey,
@@ -97,18 +86,6 @@ export class FitRoomPool {
 
   /** Rests a key after FitRoom refused it, and records why for the admin status page. */
   async keyProblem(budgetKey: string, error: FitRoomError, itemId: string | null): Promise<void> {
-    await this.operations.recordFitroomError({
-      budgetKey,
-      operation: error.operation ?? 'unknown',
-      code: error.code,
-      status: error.status ?? null,
-      message: error.fitroomMessage ?? error.message,
-      itemId,
-    });
-    await this.limiter.pauseAfterRefusal(
-      budgetKey,
-      error.code,
-      error instanceof FitRoomRateLimitedError ? error.retryAfterMs : undefined,
-    );
+    await restRefusedKey(this, budgetKey, error, itemId);
   }
 }

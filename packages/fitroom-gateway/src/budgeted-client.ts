@@ -1,0 +1,88 @@
+import {
+  FitRoomClient,
+  FitRoomRateLimitedError,
+  type BeforeRequestInfo,
+  type FitRoomError,
+} from '@tryon/fitroom-client';
+import { budgetKeyFor, type RateLimiter } from '@tryon/rate-limiter';
+import type { Operations } from '@tryon/records';
+
+/** The little of a logger the gateway needs (pino's and Fastify's both fit). */
+export interface WarnLogger {
+  warn(details: object, message: string): void;
+}
+
+/** One FitRoom API key's client; the key is known by its budget name (a hash) everywhere else. */
+export interface BudgetedKey {
+  budgetKey: string;
+  client: FitRoomClient;
+}
+
+export interface BudgetedKeyOptions {
+  baseUrl: string;
+  apiKey: string;
+  limiter: RateLimiter;
+  timeoutMs: number;
+  downloadTimeoutMs?: number;
+  logger: WarnLogger;
+  /** Bounds the wait for a budget slot (the request itself is bounded by timeoutMs). */
+  maxWaitMs?: number;
+  /** Runs once the request holds its budget token, just before it is sent. */
+  afterToken?: (info: BeforeRequestInfo) => Promise<void>;
+}
+
+/**
+ * A FitRoomClient whose every request first takes a token of its key's shared Redis budget and
+ * gives it back when the answer arrives, so api and workers together stay within FitRoom's limit.
+ */
+export function budgetedKey(options: BudgetedKeyOptions): BudgetedKey {
+  const { limiter, logger, maxWaitMs, afterToken } = options;
+  const budgetKey = budgetKeyFor(options.apiKey);
+  const client = new FitRoomClient({
+    baseUrl: options.baseUrl,
+    apiKey: options.apiKey,
+    timeoutMs: options.timeoutMs,
+    ...(options.downloadTimeoutMs === undefined
+      ? {}
+      : { downloadTimeoutMs: options.downloadTimeoutMs }),
+    beforeRequest: async (info) => {
+      const { signal } = info;
+      const wait = maxWaitMs === undefined ? undefined : AbortSignal.timeout(maxWaitMs);
+      const bound = wait && signal ? AbortSignal.any([signal, wait]) : (wait ?? signal);
+      const token = await limiter.acquire(budgetKey, bound);
+      const release = () => {
+        limiter.release(token).catch((error: unknown) => {
+          logger.warn({ err: error, budgetKey }, 'could not release a budget slot');
+        });
+      };
+      await afterToken?.(info);
+      return release;
+    },
+  });
+  return { budgetKey, client };
+}
+
+/**
+ * Rests a key after FitRoom refused it (the pause policy is the limiter's) and records why for
+ * the admin status page.
+ */
+export async function restRefusedKey(
+  deps: { limiter: RateLimiter; operations: Operations },
+  budgetKey: string,
+  error: FitRoomError,
+  itemId: string | null,
+): Promise<void> {
+  await deps.operations.recordFitroomError({
+    budgetKey,
+    operation: error.operation ?? 'unknown',
+    code: error.code,
+    status: error.status ?? null,
+    message: error.fitroomMessage ?? error.message,
+    itemId,
+  });
+  await deps.limiter.pauseAfterRefusal(
+    budgetKey,
+    error.code,
+    error instanceof FitRoomRateLimitedError ? error.retryAfterMs : undefined,
+  );
+}
