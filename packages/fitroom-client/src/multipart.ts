@@ -1,5 +1,4 @@
-import { Blob } from 'node:buffer';
-import { FormData } from 'undici';
+// Node's own FormData and Blob: undici 7's FormData cannot stream a body on Node 24 ("action is not a function").
 import { MEDIA_TYPES, extensionForContentType, type MediaExtension } from '@tryon/domain';
 import type { ImageInput } from './types';
 
