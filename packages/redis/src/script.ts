@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { ChainableCommander, Redis } from 'ioredis';
 
 export type ScriptArg = string | number;
@@ -13,6 +14,10 @@ export interface ScriptSpec {
 /** A Lua script registered with ioredis `defineCommand`: sent once, then run by its SHA. */
 export interface RedisScript<Reply> {
   readonly name: string;
+  /** The SHA1 Redis knows the script by (EVALSHA). */
+  readonly sha: string;
+  /** Whether this connection has the command defined. */
+  isRegistered(redis: Redis): boolean;
   /** Runs the script. Every key it touches is in `keys` (see keys.ts on hash tags). */
   run(redis: Redis, keys: string[], args: ScriptArg[]): Promise<Reply>;
   /** Defines the command on `redis`; call it before `redis.multi()` or `redis.pipeline()`. */
@@ -54,6 +59,8 @@ function commandArgs(spec: ScriptSpec, keys: string[], args: ScriptArg[]): Scrip
 export function defineScript<Reply>(spec: ScriptSpec): RedisScript<Reply> {
   return {
     name: spec.name,
+    sha: createHash('sha1').update(spec.lua).digest('hex'),
+    isRegistered: (redis) => registered.get(redis)?.has(spec.name) === true,
     async run(redis, keys, args) {
       ensureScript(redis, spec);
       const command = (redis as unknown as Record<string, ScriptCommand>)[spec.name]!;
