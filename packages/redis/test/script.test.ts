@@ -24,7 +24,7 @@ afterAll(() => redis.disconnect());
 
 /** Commands Redis receives from one client connection, as MONITOR shows them. */
 async function commandsOf(client: Redis, action: () => Promise<unknown>): Promise<string[]> {
-  const info = (await client.client('INFO')) as string;
+  const info = await client.client('INFO');
   const addr = /\baddr=(\S+)/.exec(info)?.[1];
   const monitor = await redis.monitor();
   const seen: string[] = [];
