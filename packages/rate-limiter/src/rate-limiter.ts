@@ -1,7 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { ACQUIRE, PAUSE, RELEASE, USAGE } from './scripts.js';
+import { RedisKeys } from '@tryon/redis';
+import { acquireSlot } from './scripts/acquire.js';
+import { pauseBudget } from './scripts/pause.js';
+import { releaseSlot } from './scripts/release.js';
+import { usageScript, type UsageReply } from './scripts/usage.js';
 
 export interface RateLimiterOptions {
   redis: Redis;
@@ -61,11 +65,11 @@ export class BudgetPausedError extends Error {
 
 /**
  * The shared FitRoom budget: a sliding-window log per budget key in Redis, exact across any
- * number of processes. See scripts.ts for why slots are held until one window after the answer.
+ * number of processes. See scripts/acquire.ts for why slots are held until one window after the answer.
  */
 export class RateLimiter {
   private readonly redis: Redis;
-  private readonly prefix: string;
+  private readonly keys: RedisKeys;
   readonly limit: number;
   readonly windowMs: number;
   private readonly holdMs: number;
@@ -73,7 +77,7 @@ export class RateLimiter {
 
   constructor(options: RateLimiterOptions) {
     this.redis = options.redis;
-    this.prefix = options.prefix;
+    this.keys = new RedisKeys(options.prefix);
     this.limit = options.limit;
     this.windowMs = options.windowMs;
     this.holdMs = options.windowMs + options.requestTimeoutMs;
@@ -81,11 +85,11 @@ export class RateLimiter {
   }
 
   private slotsKey(budgetKey: string): string {
-    return `${this.prefix}:budget:${budgetKey}:slots`;
+    return this.keys.budgetSlots(budgetKey);
   }
 
   private pauseKey(budgetKey: string): string {
-    return `${this.prefix}:budget:${budgetKey}:paused`;
+    return this.keys.budgetPause(budgetKey);
   }
 
   /** One attempt: a token, or how long to wait before the next slot can free. */
@@ -93,15 +97,11 @@ export class RateLimiter {
     budgetKey: string,
   ): Promise<{ token: Token } | { token: null; waitMs: number; paused: boolean }> {
     const id = randomUUID();
-    const [granted, waitMs, paused, now] = (await this.redis.eval(
-      ACQUIRE,
-      2,
-      this.slotsKey(budgetKey),
-      this.pauseKey(budgetKey),
-      this.limit,
-      this.holdMs,
-      id,
-    )) as [number, number, number, number];
+    const [granted, waitMs, paused, now] = await acquireSlot(
+      this.redis,
+      { slots: this.slotsKey(budgetKey), pause: this.pauseKey(budgetKey) },
+      { limit: this.limit, holdMs: this.holdMs, tokenId: id },
+    );
     if (granted === 1) return { token: { budgetKey, id, grantedAt: now } };
     return { token: null, waitMs: Math.max(1, waitMs), paused: paused === 1 };
   }
@@ -126,19 +126,16 @@ export class RateLimiter {
 
   /** Marks the request's answer as arrived: the slot frees one window from now. */
   async release(token: Token): Promise<void> {
-    await this.redis.eval(
-      RELEASE,
-      1,
-      this.slotsKey(token.budgetKey),
-      token.id,
-      this.windowMs,
-      this.holdMs,
-    );
+    await releaseSlot(this.redis, this.slotsKey(token.budgetKey), {
+      tokenId: token.id,
+      windowMs: this.windowMs,
+      holdMs: this.holdMs,
+    });
   }
 
   /** Stops handing out tokens for this key for `ms` (a 429, 402 or 401 from FitRoom). */
   async pause(budgetKey: string, ms: number, reason: string): Promise<void> {
-    await this.redis.eval(PAUSE, 1, this.pauseKey(budgetKey), Math.max(1, Math.ceil(ms)), reason);
+    await pauseBudget(this.redis, this.pauseKey(budgetKey), Math.max(1, Math.ceil(ms)), reason);
   }
 
   /**
@@ -163,11 +160,13 @@ export class RateLimiter {
   }
 
   async usage(budgetKey: string): Promise<BudgetUsage> {
-    const [[, result], [, reason]] = (await this.redis
-      .multi()
-      .eval(USAGE, 2, this.slotsKey(budgetKey), this.pauseKey(budgetKey), this.windowMs)
-      .get(this.pauseKey(budgetKey))
-      .exec()) as [[null, [number, number, number, number]], [null, string | null]];
+    usageScript.register(this.redis);
+    const multi = this.redis.multi();
+    usageScript.queue(multi, [this.slotsKey(budgetKey), this.pauseKey(budgetKey)], [this.windowMs]);
+    const [[, result], [, reason]] = (await multi.get(this.pauseKey(budgetKey)).exec()) as [
+      [null, UsageReply],
+      [null, string | null],
+    ];
     const [inUse, inFlight, pausedMs] = result;
     return {
       budgetKey,

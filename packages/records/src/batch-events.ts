@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { RedisKeys } from '@tryon/redis';
 import type { ItemStatus } from '@tryon/domain';
 
 /**
@@ -8,9 +9,9 @@ import type { ItemStatus } from '@tryon/domain';
  * when the connection came back ('resync') and should re-read what they show.
  */
 
-/** The one place the channel name is made: the scripts receive it as an argument. */
+/** The channel's name (made by RedisKeys): the scripts receive it as an argument. */
 export const batchEventsChannel = (prefix: string, batchId: string): string =>
-  `${prefix}:batch-events:${batchId}`;
+  new RedisKeys(prefix).batchEventsChannel(batchId);
 
 export interface BatchEvent {
   batchId: string;

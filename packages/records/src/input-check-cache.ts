@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { RedisKeys } from '@tryon/redis';
 
 export type InputCheckKind = 'model' | 'clothes';
 
@@ -7,7 +8,7 @@ export const INPUT_CHECK_KEEP_SECONDS = 30 * 24 * 3_600;
 
 /** Where FitRoom's answer to an input check of these bytes is kept, shared by api and worker. */
 export const inputCheckCacheKey = (prefix: string, kind: InputCheckKind, sha256: string): string =>
-  `${prefix}:input-check:${kind}:${sha256}`;
+  new RedisKeys(prefix).inputCheck(kind, sha256);
 
 /** FitRoom's input-check answers by image content: each image is checked once, whoever asks. */
 export class InputCheckCache {

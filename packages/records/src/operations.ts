@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { RedisKeys } from '@tryon/redis';
+import { claimReplay } from './scripts/claim-replay.js';
+import { shareExpiryScript } from './scripts/share-expiry.js';
 
 export interface FitroomErrorRecord {
   at: string;
@@ -22,13 +25,6 @@ export interface DeliveryAttempt {
   duration_ms: number;
 }
 
-/** KEYS: a key, the key whose expiry it shares (when that one has an expiry). */
-const SHARE_EXPIRY = `
-local left = redis.call('PTTL', KEYS[2])
-if left > 0 then redis.call('PEXPIRE', KEYS[1], left) end
-return left
-`;
-
 const RECENT_ERRORS_KEPT = 100;
 const DELIVERIES_KEPT = 1_000;
 /**
@@ -37,33 +33,21 @@ const DELIVERIES_KEPT = 1_000;
  */
 const REPLAY_COUNTER_TTL_S = 31 * 86_400;
 
-/**
- * KEYS: replay counter, cooldown lock. ARGV: cooldown ms (0: none), counter TTL s.
- * Returns [replay number (0 when refused), ms until the cooldown ends].
- */
-const CLAIM_REPLAY = `
-local cooldown = tonumber(ARGV[1])
-if cooldown > 0 then
-  if not redis.call('SET', KEYS[2], '1', 'PX', cooldown, 'NX') then
-    return {0, redis.call('PTTL', KEYS[2])}
-  end
-end
-local n = redis.call('INCR', KEYS[1])
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[2]))
-return {n, 0}
-`;
-
 export type ReplayClaim = { replay: number } | { replay: null; retryInMs: number };
 
 /** What the admin status page reads about the FitRoom side: tasks in flight, recent errors. */
 export class Operations {
+  private readonly keys: RedisKeys;
+
   constructor(
     readonly redis: Redis,
     readonly prefix: string,
-  ) {}
+  ) {
+    this.keys = new RedisKeys(prefix);
+  }
 
-  private inFlightKey = () => `${this.prefix}:fitroom:in-flight`;
-  private errorsKey = () => `${this.prefix}:fitroom:errors`;
+  private inFlightKey = () => this.keys.fitroomInFlight();
+  private errorsKey = () => this.keys.fitroomErrors();
 
   /** A FitRoom task was created for this item and is not finished yet. */
   async taskStarted(itemId: string, taskId: string): Promise<void> {
@@ -92,18 +76,19 @@ export class Operations {
     return entries.map((e) => JSON.parse(e) as FitroomErrorRecord);
   }
 
-  private deliveriesKey = (batchId: string) => `${this.prefix}:batch:${batchId}:deliveries`;
+  private deliveriesKey = (batchId: string) => this.keys.batchDeliveries(batchId);
 
   /** One webhook delivery attempt for a batch's event, kept so tenants can see what happened. */
   async recordDelivery(batchId: string, attempt: Omit<DeliveryAttempt, 'at'>): Promise<void> {
     const entry: DeliveryAttempt = { at: new Date().toISOString(), ...attempt };
-    await this.redis
+    shareExpiryScript.register(this.redis);
+    const multi = this.redis
       .multi()
       .lpush(this.deliveriesKey(batchId), JSON.stringify(entry))
-      .ltrim(this.deliveriesKey(batchId), 0, DELIVERIES_KEPT - 1)
-      // A delivery after the batch's records got their expiry expires with them.
-      .eval(SHARE_EXPIRY, 2, this.deliveriesKey(batchId), `${this.prefix}:batch:${batchId}`)
-      .exec();
+      .ltrim(this.deliveriesKey(batchId), 0, DELIVERIES_KEPT - 1);
+    // A delivery after the batch's records got their expiry expires with them.
+    shareExpiryScript.queue(multi, [this.deliveriesKey(batchId), this.keys.batch(batchId)], []);
+    await multi.exec();
   }
 
   /** A batch's delivery attempts, newest first. */
@@ -118,14 +103,14 @@ export class Operations {
    * replay of the batch is more recent than that.
    */
   async claimReplay(batchId: string, cooldownMs = 0): Promise<ReplayClaim> {
-    const [replay, retryInMs] = (await this.redis.eval(
-      CLAIM_REPLAY,
-      2,
-      `${this.prefix}:batch:${batchId}:replays`,
-      `${this.prefix}:batch:${batchId}:replay-cooldown`,
-      Math.max(0, Math.ceil(cooldownMs)),
-      REPLAY_COUNTER_TTL_S,
-    )) as [number, number];
+    const [replay, retryInMs] = await claimReplay(
+      this.redis,
+      {
+        counter: this.keys.batchReplays(batchId),
+        cooldown: this.keys.batchReplayCooldown(batchId),
+      },
+      { cooldownMs: Math.max(0, Math.ceil(cooldownMs)), counterTtlS: REPLAY_COUNTER_TTL_S },
+    );
     return replay > 0 ? { replay } : { replay: null, retryInMs: Math.max(1, retryInMs) };
   }
 
@@ -134,7 +119,7 @@ export class Operations {
    * and every worker sign and publish with the same one.
    */
   async devWebhookSecret(): Promise<string> {
-    const key = `${this.prefix}:dev:webhook-secret`;
+    const key = this.keys.devWebhookSecret();
     await this.redis.set(key, randomBytes(32).toString('base64url'), 'NX');
     const secret = await this.redis.get(key);
     if (!secret) throw new Error('dev webhook secret vanished from Redis');

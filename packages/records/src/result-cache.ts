@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { ItemResult } from '@tryon/domain';
+import { RedisKeys } from '@tryon/redis';
 
 export type CachedResult = Omit<ItemResult, 'url'>;
 
@@ -19,7 +20,7 @@ export const preparedInputKey = (
   tenantId: string,
   ref: string,
   role: PreparedRole,
-): string => `${prefix}:prepared:${tenantId}:${ref}:${role}`;
+): string => new RedisKeys(prefix).preparedInput(tenantId, ref, role);
 
 /**
  * Renders already paid for, by what determines them: the prepared input images (their keys
@@ -48,7 +49,7 @@ export class ResultCache {
   }
 
   key(pairKey: string): string {
-    return `${this.prefix}:results-by-pair:${pairKey}`;
+    return new RedisKeys(this.prefix).resultByPair(pairKey);
   }
 
   async get(pairKey: string): Promise<CachedResult | null> {

@@ -1,5 +1,10 @@
 import type { Redis } from 'ioredis';
-import { ADMIT, ASSIGNED, DEPTHS, PARK, PARK_MANY, RELEASE } from './admission-scripts.js';
+import { RedisKeys } from '@tryon/redis';
+import { admitItems } from './scripts/admit.js';
+import { assignedItems } from './scripts/assigned.js';
+import { lineDepths } from './scripts/depths.js';
+import { parkItem, parkItems } from './scripts/park.js';
+import { releaseItem } from './scripts/release.js';
 import type { WaitingBatch } from './eta.js';
 
 export interface ParkedItem {
@@ -12,7 +17,7 @@ export interface ParkedItem {
 
 export interface KeyRoom {
   budgetKey: string;
-  /** Completions per ms the key may have in flight (see admission-scripts.ts). */
+  /** Completions per ms the key may have in flight (see the notes above Admission). */
   cap: number;
 }
 
@@ -37,25 +42,43 @@ function triples(flat: string[]): Admitted[] {
   return admitted;
 }
 
+/**
+ * Admission control and fair share, as Lua (scripts/) so that any number of worker processes
+ * share one queue of waiting items without a leader.
+ *
+ * Waiting items are parked per batch (a FIFO list). Batches are ordered within their tenant by
+ * priority, then round-robin; tenants are served round-robin. Whenever a budget key has room,
+ * the next item goes to that key: a tenant that just arrived waits for at most one admission
+ * behind a tenant with ten thousand items.
+ *
+ * Room on a key is measured in completions per millisecond: an admitted task holds a weight of
+ * 1/W, W being how long it will occupy FitRoom (its expected duration up to the poll that finds
+ * it finished). Little's law: a key completes about sum(1/W) tasks per ms, and its budget
+ * allows limit / (2 * window) (one create and one poll per task); the cap is that times a little
+ * slack. So about 5 normal tasks or 15 HD tasks are in flight per key, and mixed modes share.
+ *
+ * Keys (named by @tryon/redis's RedisKeys, admission*): the tenants ring, each tenant's batches,
+ * each batch's line, the parked set, a sequence, each budget key's in-flight weights and the
+ * item -> key assignments. Items' status, mode and run are read from their hashes.
+ */
+
 /** The waiting room in front of FitRoom: fair order across tenants, a cap per key. */
 export class Admission {
+  private readonly keys: RedisKeys;
+
   constructor(
     private readonly redis: Redis,
     readonly prefix: string,
-  ) {}
+  ) {
+    this.keys = new RedisKeys(prefix);
+  }
 
   /** Puts an item in line; a no-op when it is already waiting or already admitted. */
   async park(item: ParkedItem): Promise<boolean> {
-    const parked = await this.redis.eval(
-      PARK,
-      0,
-      this.prefix,
-      item.id,
-      item.batchId,
-      item.tenantId,
-      Math.min(10, Math.max(0, Math.round(item.priority))),
-    );
-    return parked === 1;
+    return parkItem(this.redis, this.keys, {
+      ...item,
+      priority: Math.min(10, Math.max(0, Math.round(item.priority))),
+    });
   }
 
   /** Parks a batch's items at once, in order; items already waiting or admitted are skipped. */
@@ -66,22 +89,15 @@ export class Admission {
     const priority = Math.min(10, Math.max(0, Math.round(batch.priority)));
     let parked = 0;
     for (let start = 0; start < itemIds.length; start += PARK_CHUNK) {
-      parked += (await this.redis.eval(
-        PARK_MANY,
-        0,
-        this.prefix,
-        batch.id,
-        batch.tenantId,
-        priority,
-        ...itemIds.slice(start, start + PARK_CHUNK),
-      )) as number;
+      const chunk = itemIds.slice(start, start + PARK_CHUNK);
+      parked += await parkItems(this.redis, this.keys, { ...batch, priority }, chunk);
     }
     return parked;
   }
 
   /** Every admitted item, with the run its job belongs to. */
   async assigned(): Promise<Admitted[]> {
-    const flat = (await this.redis.eval(ASSIGNED, 0, this.prefix)) as string[];
+    const flat = await assignedItems(this.redis, this.keys);
     return triples(flat);
   }
 
@@ -95,31 +111,27 @@ export class Admission {
     maxAdmissions = 100,
   ): Promise<Admitted[]> {
     if (keys.length === 0) return [];
-    const flat = (await this.redis.eval(
-      ADMIT,
-      0,
-      this.prefix,
-      weights.normal,
-      weights.hd,
+    const flat = await admitItems(this.redis, this.keys, keys, {
+      weightNormal: weights.normal,
+      weightHd: weights.hd,
       maxAdmissions,
-      ...keys.flatMap((k) => [k.budgetKey, k.cap]),
-    )) as string[];
+    });
     return triples(flat);
   }
 
   /** The key an item was admitted to, or null while it waits. */
   async assignedKey(itemId: string): Promise<string | null> {
-    return this.redis.hget(`${this.prefix}:adm:assigned`, itemId);
+    return this.redis.hget(this.keys.admissionAssigned(), itemId);
   }
 
   /** Gives an item's slot back (finished, failed, cancelled, or moving to another key). */
   async release(itemId: string): Promise<boolean> {
-    return (await this.redis.eval(RELEASE, 0, this.prefix, itemId)) === 1;
+    return releaseItem(this.redis, this.keys, itemId);
   }
 
   /** Every batch with items in line (how many, its tenant and priority) and the admitted count. */
   async depths(): Promise<{ line: WaitingBatch[]; admitted: number }> {
-    const flat = (await this.redis.eval(DEPTHS, 0, this.prefix)) as (string | number)[];
+    const flat = await lineDepths(this.redis, this.keys);
     const admitted = Number(flat.pop() ?? 0);
     const line: WaitingBatch[] = [];
     for (let i = 0; i + 3 < flat.length; i += 4) {
@@ -137,8 +149,8 @@ export class Admission {
   }
 
   async stats(budgetKeys: string[]): Promise<AdmissionStats> {
-    const pipeline = this.redis.pipeline().scard(`${this.prefix}:adm:parked`);
-    for (const key of budgetKeys) pipeline.hlen(`${this.prefix}:adm:inflight:${key}`);
+    const pipeline = this.redis.pipeline().scard(this.keys.admissionParked());
+    for (const key of budgetKeys) pipeline.hlen(this.keys.admissionInFlight(key));
     const results = (await pipeline.exec()) ?? [];
     const inFlight: Record<string, number> = {};
     budgetKeys.forEach((key, i) => (inFlight[key] = Number(results[i + 1]?.[1] ?? 0)));

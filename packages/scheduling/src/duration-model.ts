@@ -1,26 +1,9 @@
 import type { Redis } from 'ioredis';
+import { RedisKeys } from '@tryon/redis';
 import type { DurationEstimate } from './poll-planner.js';
+import { observeDuration } from './scripts/observe.js';
 
 export type TaskMode = 'normal' | 'hd';
-
-/**
- * Exponentially weighted mean and variance, updated atomically so every worker process feeds
- * and reads one model. The weight of a new sample is 1/n while n is small (a plain average),
- * then a floor that lets the model follow FitRoom when its speed changes.
- */
-const OBSERVE = `
-local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
-local mean = tonumber(redis.call('HGET', KEYS[1], 'mean') or '0')
-local var = tonumber(redis.call('HGET', KEYS[1], 'var') or '0')
-local x = tonumber(ARGV[1])
-n = n + 1
-local alpha = math.max(1 / n, tonumber(ARGV[2]))
-local delta = x - mean
-mean = mean + alpha * delta
-var = (1 - alpha) * (var + alpha * delta * delta)
-redis.call('HSET', KEYS[1], 'n', n, 'mean', tostring(mean), 'var', tostring(var))
-return n
-`;
 
 export interface DurationModelOptions {
   redis: Redis;
@@ -54,7 +37,7 @@ export class DurationModel {
   }
 
   private key(mode: TaskMode): string {
-    return `${this.options.prefix}:durations:${mode}`;
+    return new RedisKeys(this.options.prefix).durations(mode);
   }
 
   /**
@@ -64,7 +47,7 @@ export class DurationModel {
   async observe(mode: TaskMode, createdAt: number, completedAt: number): Promise<void> {
     const ms = (completedAt - createdAt) * this.options.fitroomSecondMs;
     if (!Number.isFinite(ms) || ms <= 0) return;
-    await this.options.redis.eval(OBSERVE, 1, this.key(mode), ms, this.options.alpha ?? 0.05);
+    await observeDuration(this.options.redis, this.key(mode), ms, this.options.alpha ?? 0.05);
   }
 
   /** The current estimate (from this process's cache, refreshed in the background). */

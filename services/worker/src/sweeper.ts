@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { ItemError } from '@tryon/domain';
 import { tryonJob, tryonJobId, type TryonQueue } from '@tryon/queues';
 import type { BatchRetention, ItemRecord, Records } from '@tryon/records';
+import { RedisKeys } from '@tryon/redis';
 import type { BatchSettler } from './batch-settler.js';
 
 export interface SweeperOptions {
@@ -85,7 +86,8 @@ export class Sweeper {
   async sweepIfLeader(): Promise<SweepReport | null> {
     const { redis, prefix, intervalMs } = this.options;
     const lease = Math.max(50, Math.round(intervalMs * 0.9));
-    const taken = await redis.set(`${prefix}:sweep:lease`, randomUUID(), 'PX', lease, 'NX');
+    const leaseKey = new RedisKeys(prefix).sweepLease();
+    const taken = await redis.set(leaseKey, randomUUID(), 'PX', lease, 'NX');
     return taken === 'OK' ? this.sweep() : null;
   }
 

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
 import { RateLimiter } from '@tryon/rate-limiter';
+import { RedisKeys } from '@tryon/redis';
 
 export interface TenantLimitOptions {
   redis: Redis;
@@ -27,7 +28,7 @@ export class TenantLimit {
       options.limit > 0
         ? new RateLimiter({
             redis: options.redis,
-            prefix: `${options.prefix}:api-limit`,
+            prefix: new RedisKeys(options.prefix).apiLimitPrefix(),
             limit: options.limit,
             windowMs: options.windowMs,
             requestTimeoutMs: 0,
