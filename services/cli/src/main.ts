@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { CLOTH_TYPES, TryonClient, type ClothType } from './api.js';
+import type { ClothType } from '@tryon/domain';
+import { TryonClient } from './api.js';
 import { cancel, retry, status, watch } from './commands/batch.js';
 import { download } from './commands/download.js';
+import { CLOTH_TYPES } from './inputs.js';
 import { submit } from './commands/submit.js';
 import { asCliError, EXIT, EXIT_CODES_HELP, usageError } from './errors.js';
 import { printJson, type Context } from './output.js';

@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import cliProgress from 'cli-progress';
-import type { Batch, BatchItemInput, ClothType, CreateBatchRequest, DryRunAnswer } from '../api.js';
+import type {
+  Batch,
+  BatchItemInput,
+  ClothType,
+  CreateBatchRequest,
+  DryRunAnswer,
+} from '@tryon/domain';
 import { AssetCache, cacheDir } from '../cache.js';
 import { ApiError, EXIT, usageError } from '../errors.js';
 import { localFiles, readImages, type ImageSource, type InputImage } from '../inputs.js';
