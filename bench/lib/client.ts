@@ -1,5 +1,6 @@
 /** Small HTTP clients for the api (tenant routes) and the simulator's /_sim routes. */
 import { setTimeout as sleep } from 'node:timers/promises';
+import pMap from 'p-map';
 import type { SimStats, SimTaskPage, SimTaskTimes } from '@tryon/fitroom-sim';
 
 export interface BatchView {
@@ -86,13 +87,11 @@ export class ApiClient {
     for (let i = 0; i < images.length; i += MAX_UPLOAD_FILES) {
       chunks.push(images.slice(i, i + MAX_UPLOAD_FILES));
     }
-    const ids: string[][] = new Array<string[]>(chunks.length);
-    let next = 0;
-    const lane = async (): Promise<void> => {
-      while (next < chunks.length) {
-        const index = next++;
+    const ids = await pMap(
+      chunks,
+      async (chunk, index) => {
         const form = new FormData();
-        for (const [i, bytes] of (chunks[index] ?? []).entries()) {
+        for (const [i, bytes] of chunk.entries()) {
           form.append('file', new Blob([bytes], { type: 'image/jpeg' }), `img-${index}-${i}.jpg`);
         }
         const response = await fetch(`${this.baseUrl}/v1/assets`, {
@@ -108,10 +107,10 @@ export class ApiClient {
             `POST /v1/assets answered ${response.status}: ${text.slice(0, 500)}`,
           );
         }
-        ids[index] = (JSON.parse(text) as { assets: { id: string }[] }).assets.map((a) => a.id);
-      }
-    };
-    await Promise.all([lane(), lane()]);
+        return (JSON.parse(text) as { assets: { id: string }[] }).assets.map((a) => a.id);
+      },
+      { concurrency: 2 },
+    );
     return ids.flat();
   }
 

@@ -8,7 +8,7 @@ import { loadConfig, type Config } from '@tryon/config';
 import { Records, type NewItem } from '@tryon/records';
 import { eventually, serviceEnv, uniqueId } from '@tryon/testing';
 // The CLI's own modules, as in services/cli (the e2e package has the records and Redis).
-import { TryonClient, type Batch } from '../../services/cli/src/api.js';
+import { TryonClient, type Batch } from '../../services/cli/src/index.js';
 import { followBatch, isFinished, parseEventStream } from '../../services/cli/src/feed.js';
 
 /**

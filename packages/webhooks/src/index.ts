@@ -42,5 +42,5 @@ export {
   type DeliveryErrorCode,
   type DeliveryResult,
 } from './deliver.js';
-export { webhookRetrySchedule, webhookRetryDelay } from './retry.js';
+export { webhookRetryDelay } from './retry.js';
 export type { TransportErrorCode } from './errors.js';

@@ -2,109 +2,24 @@ import { openAsBlob } from 'node:fs';
 import { basename } from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  contentTypeForName,
+  type Asset,
+  type BatchResponse,
+  type CreateBatchRequest,
+  type DryRunAnswer,
+  type Item,
+  type ItemsPage,
+  type ItemStatus,
+} from '@tryon/domain';
 import { Agent, FormData, request, type Dispatcher } from 'undici';
 import { ApiError, CliError, NetworkError } from './errors.js';
 
 /**
- * A typed client of the try-on API (the shapes of /work/shared/DESIGN.md), on undici, with
- * timeouts, retries where a retry is safe, and errors that say what went wrong and where.
- * The CLI talks to the service only through this module.
+ * A typed client of the try-on API, on undici, with timeouts, retries where a retry is safe,
+ * and errors that say what went wrong and where. The request and answer shapes are the API's
+ * own, from @tryon/domain. The CLI talks to the service only through this module.
  */
-
-export type ClothType = 'upper' | 'lower' | 'full_set' | 'combo';
-export const CLOTH_TYPES: readonly ClothType[] = ['upper', 'lower', 'full_set', 'combo'];
-export type ItemStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
-export const ITEM_STATUSES: readonly ItemStatus[] = [
-  'queued',
-  'running',
-  'completed',
-  'failed',
-  'cancelled',
-];
-export type BatchStatus = 'queued' | 'running' | 'completed' | 'cancelled';
-
-export interface BatchCounts {
-  total: number;
-  queued: number;
-  running: number;
-  completed: number;
-  failed: number;
-  cancelled: number;
-}
-
-export interface Batch {
-  id: string;
-  status: BatchStatus;
-  counts: BatchCounts;
-  progress: number;
-  webhook_url: string | null;
-  idempotency_key: string | null;
-  metadata: Record<string, unknown> | null;
-  priority: number;
-  fresh_renders: boolean;
-  created_at: string;
-  completed_at: string | null;
-  /** When the open items should be done (null once none is left); absent from older APIs. */
-  eta?: BatchEta | null;
-}
-
-export interface BatchEta {
-  seconds: number;
-  at: string;
-}
-
-/** POST /v1/batches?dry_run=true: what the batch would be, with nothing recorded. */
-export interface DryRunAnswer {
-  dry_run: true;
-  items: number;
-  credits: number;
-  cached: number;
-  eta: BatchEta | null;
-}
-
-export interface Item {
-  id: string;
-  batch_id: string;
-  status: ItemStatus;
-  model: string;
-  cloth: string;
-  lower_cloth: string | null;
-  cloth_type: ClothType;
-  hd_mode: boolean;
-  external_id: string | null;
-  metadata: Record<string, unknown> | null;
-  attempts: number;
-  error: { code: string; message: string } | null;
-  result: { key: string; bytes: number; sha256: string; content_type: string; url: string } | null;
-}
-
-export interface Asset {
-  id: string;
-  sha256: string;
-  bytes: number;
-  width: number;
-  height: number;
-  content_type: string;
-}
-
-export interface BatchItemInput {
-  model: string;
-  cloth: string;
-  lower_cloth?: string;
-  cloth_type: ClothType;
-  hd_mode?: boolean;
-  external_id?: string;
-  metadata?: Record<string, unknown>;
-}
-
-export interface CreateBatchRequest {
-  items: BatchItemInput[];
-  webhook_url?: string;
-  idempotency_key?: string;
-  metadata?: Record<string, unknown>;
-  priority?: number;
-  fresh_renders?: boolean;
-}
 
 export interface ClientOptions {
   baseUrl: string;
@@ -139,13 +54,6 @@ const SUBMIT_TIMEOUT_MS = 120_000;
 /** A 429's Retry-After is honoured up to this long per wait. */
 const MAX_RETRY_AFTER_MS = 60_000;
 const RATE_LIMIT_ATTEMPTS = 20;
-
-const CONTENT_TYPES: Record<string, string> = {
-  '.jpg': 'image/jpeg',
-  '.jpeg': 'image/jpeg',
-  '.png': 'image/png',
-  '.webp': 'image/webp',
-};
 
 export class TryonClient {
   readonly baseUrl: string;
@@ -183,7 +91,7 @@ export class TryonClient {
       form: async () => {
         const form = new FormData();
         for (const path of paths) {
-          const type = CONTENT_TYPES[extensionOf(path)] ?? 'application/octet-stream';
+          const type = contentTypeForName(path) ?? 'application/octet-stream';
           form.append('file', await openAsBlob(path, { type }), basename(path));
         }
         return form;
@@ -199,8 +107,8 @@ export class TryonClient {
    * Submits a batch. Retried only with an idempotency key (the API answers the batch it made
    * for a repeated key), which the CLI always sends.
    */
-  createBatch(body: CreateBatchRequest, signal?: AbortSignal): Promise<Batch> {
-    return this.call<Batch>({
+  createBatch(body: CreateBatchRequest, signal?: AbortSignal): Promise<BatchResponse> {
+    return this.call<BatchResponse>({
       method: 'POST',
       path: '/v1/batches',
       json: body,
@@ -223,8 +131,8 @@ export class TryonClient {
     });
   }
 
-  getBatch(id: string, signal?: AbortSignal): Promise<Batch> {
-    return this.call<Batch>({
+  getBatch(id: string, signal?: AbortSignal): Promise<BatchResponse> {
+    return this.call<BatchResponse>({
       method: 'GET',
       path: `/v1/batches/${encodeURIComponent(id)}`,
       idempotent: true,
@@ -236,7 +144,7 @@ export class TryonClient {
     batchId: string,
     query: { status?: ItemStatus; limit?: number; cursor?: string | null } = {},
     signal?: AbortSignal,
-  ): Promise<{ items: Item[]; next_cursor: string | null }> {
+  ): Promise<ItemsPage> {
     const params = new URLSearchParams();
     if (query.status) params.set('status', query.status);
     if (query.limit) params.set('limit', String(query.limit));
@@ -262,17 +170,17 @@ export class TryonClient {
     return items;
   }
 
-  cancelBatch(id: string): Promise<Batch> {
-    return this.call<Batch>({
+  cancelBatch(id: string): Promise<BatchResponse> {
+    return this.call<BatchResponse>({
       method: 'POST',
       path: `/v1/batches/${encodeURIComponent(id)}/cancel`,
       idempotent: true,
     });
   }
 
-  retryBatch(id: string): Promise<Batch> {
+  retryBatch(id: string): Promise<BatchResponse> {
     // Not repeated on its own: a second retry could re-queue items that failed again meanwhile.
-    return this.call<Batch>({
+    return this.call<BatchResponse>({
       method: 'POST',
       path: `/v1/batches/${encodeURIComponent(id)}/retry`,
       idempotent: false,
@@ -387,11 +295,6 @@ export class TryonClient {
     const text = await response.body.text().catch(() => '');
     throw apiError(what, response.statusCode, text, response.headers['retry-after']);
   }
-}
-
-function extensionOf(path: string): string {
-  const dot = path.lastIndexOf('.');
-  return dot < 0 ? '' : path.slice(dot).toLowerCase();
 }
 
 function apiError(

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Batch, TryonClient } from './api.js';
+import type { Batch } from '@tryon/domain';
+import type { TryonClient } from './api.js';
 import { ApiError, NetworkError } from './errors.js';
 
 /**

@@ -1,2 +1,3 @@
-export { TryonClient, type Batch, type Item, type Asset, type ClientOptions } from './api.js';
+export { TryonClient, type ClientOptions } from './api.js';
 export { EXIT } from './errors.js';
+export type { Asset, Batch, BatchResponse, Item } from '@tryon/domain';

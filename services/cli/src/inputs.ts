@@ -1,7 +1,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
 import { parse } from 'csv-parse/sync';
-import { CLOTH_TYPES, type ClothType } from './api.js';
+import { ClothType, contentTypeForName, WEB_IMAGE_TYPES } from '@tryon/domain';
 import { usageError } from './errors.js';
 import { stemOf } from './names.js';
 import { displayPath } from './output.js';
@@ -12,7 +12,14 @@ import { displayPath } from './output.js';
  * problem names the file and CSV line.
  */
 
-export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp']);
+/** The cloth types the API takes, from its schema. */
+export const CLOTH_TYPES: readonly ClothType[] = ClothType.anyOf.map((literal) => literal.const);
+
+/** An image the API takes as it is (.jpg, .jpeg, .png, .webp), by the shared media-type table. */
+export function isImageName(name: string): boolean {
+  // extname: a file named just `png` has no extension, so it is not an image.
+  return WEB_IMAGE_TYPES.includes(contentTypeForName(extname(name)) ?? '');
+}
 
 export type ImageSource =
   | {
@@ -44,9 +51,10 @@ export async function readImages(spec: string, role: InputRole): Promise<InputIm
     throw usageError(`--${role} ${spec}: no such file or directory`, 'input_not_found');
   });
   if (info.isDirectory()) return readDirectory(path, spec, role);
-  const ext = extname(path).toLowerCase();
-  if (ext === '.csv') return readCsv(await readText(path, spec, role), path, spec, role);
-  if (IMAGE_EXTENSIONS.has(ext)) {
+  if (extname(path).toLowerCase() === '.csv') {
+    return readCsv(await readText(path, spec, role), path, spec, role);
+  }
+  if (isImageName(path)) {
     return [{ source: { kind: 'file', path, label: basename(path) }, name: stemOf(path) }];
   }
   throw usageError(
@@ -74,7 +82,7 @@ export async function readDirectory(
   const names = entries
     .filter((entry) => entry.isFile() || entry.isSymbolicLink())
     .map((entry) => entry.name)
-    .filter((name) => !name.startsWith('.') && IMAGE_EXTENSIONS.has(extname(name).toLowerCase()))
+    .filter((name) => !name.startsWith('.') && isImageName(name))
     .sort(byName.compare);
   if (names.length === 0) {
     throw usageError(
@@ -177,7 +185,7 @@ function sourceOf(path: string, url: string, base: string, where: string): Image
     return { kind: 'url', url: parsed.href, label: url };
   }
   if (!path) return null;
-  if (!IMAGE_EXTENSIONS.has(extname(path).toLowerCase())) {
+  if (!isImageName(path)) {
     throw usageError(`${where}: "${path}" is not a .jpg, .jpeg, .png or .webp file`, 'invalid_csv');
   }
   return { kind: 'file', path: isAbsolute(path) ? path : resolve(base, path), label: path };

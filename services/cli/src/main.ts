@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { CLOTH_TYPES, TryonClient, type ClothType } from './api.js';
+import type { ClothType } from '@tryon/domain';
+import { TryonClient } from './api.js';
 import { cancel, retry, status, watch } from './commands/batch.js';
 import { download } from './commands/download.js';
-import { submit } from './commands/submit.js';
+import { CLOTH_TYPES } from './inputs.js';
+import { submit, type SubmitOptions } from './commands/submit.js';
 import { asCliError, EXIT, EXIT_CODES_HELP, usageError } from './errors.js';
 import { printJson, type Context } from './output.js';
 
@@ -55,9 +57,9 @@ function makeContext(options: GlobalOptions): Context {
   };
 }
 
-export function buildProgram(
-  run: (options: GlobalOptions, runner: Runner) => Promise<void>,
-): Command {
+type Run = (options: GlobalOptions, runner: Runner) => Promise<void>;
+
+export function buildProgram(run: Run): Command {
   const program = new Command('tryon')
     .description(
       'Submit folders of model photos and garments to the try-on batch service, watch the ' +
@@ -69,10 +71,15 @@ export function buildProgram(
     .option('--json', 'print machine-readable JSON only (one document on stdout)')
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', EXIT_CODES_HELP);
+  addSubmitCommand(program, run);
+  addBatchCommands(program, run);
+  return program;
+}
 
-  const concurrency = () =>
-    new Option('--concurrency <n>', 'requests at once').argParser(integer(1, 32)).default(4);
+const concurrencyOption = () =>
+  new Option('--concurrency <n>', 'requests at once').argParser(integer(1, 32)).default(4);
 
+function addSubmitCommand(program: Command, run: Run): void {
   program
     .command('submit')
     .description(
@@ -108,82 +115,74 @@ export function buildProgram(
       'submit nothing: print the item count, the credits it would cost and its ETA ' +
         '(images not uploaded before are uploaded, so the API can check them)',
     )
-    .addOption(concurrency())
+    .addOption(concurrencyOption())
     .option('--no-cache', 'ignore the local cache of uploaded images')
     .addHelpText('after', EXIT_CODES_HELP)
     .action((options: Record<string, unknown>, command: Command) =>
-      run(command.optsWithGlobals(), (ctx) =>
-        submit(ctx, {
-          models: options.models as string,
-          garments: options.garments as string,
-          type: options.type as ClothType,
-          lower: options.lower as string | undefined,
-          hd: options.hd as boolean | undefined,
-          webhook: options.webhook as string | undefined,
-          fresh: options.fresh as boolean | undefined,
-          priority: options.priority as number | undefined,
-          idempotencyKey: options.idempotencyKey as string | undefined,
-          wait: options.wait as boolean | undefined,
-          dryRun: options.dryRun as boolean | undefined,
-          concurrency: options.concurrency as number,
-          cache: options.cache as boolean,
-        }),
-      ),
+      run(command.optsWithGlobals(), (ctx) => submit(ctx, submitOptions(options))),
     );
+}
 
-  program
-    .command('status')
-    .description("A batch's status, counts by state and progress")
-    .argument('<batch>', 'batch id (bat_...)')
-    .addHelpText('after', EXIT_CODES_HELP)
-    .action((batch: string, _options: unknown, command: Command) =>
+/** Commander's parsed flags as submit's options (their types are fixed by the flags above). */
+function submitOptions(options: Record<string, unknown>): SubmitOptions {
+  return {
+    models: options.models as string,
+    garments: options.garments as string,
+    type: options.type as ClothType,
+    lower: options.lower as string | undefined,
+    hd: options.hd as boolean | undefined,
+    webhook: options.webhook as string | undefined,
+    fresh: options.fresh as boolean | undefined,
+    priority: options.priority as number | undefined,
+    idempotencyKey: options.idempotencyKey as string | undefined,
+    wait: options.wait as boolean | undefined,
+    dryRun: options.dryRun as boolean | undefined,
+    concurrency: options.concurrency as number,
+    cache: options.cache as boolean,
+  };
+}
+
+/** The commands on one existing batch: status, watch, download, retry, cancel. */
+function addBatchCommands(program: Command, run: Run): void {
+  const batchCommand = (name: string, description: string) =>
+    program
+      .command(name)
+      .description(description)
+      .argument('<batch>', 'batch id (bat_...)')
+      .addHelpText('after', EXIT_CODES_HELP);
+
+  batchCommand('status', "A batch's status, counts by state and progress").action(
+    (batch: string, _options: unknown, command: Command) =>
       run(command.optsWithGlobals(), (ctx) => status(ctx, batch)),
-    );
+  );
 
-  program
-    .command('watch')
-    .description('A live progress bar until the batch has finished')
-    .argument('<batch>', 'batch id (bat_...)')
-    .addHelpText('after', EXIT_CODES_HELP)
-    .action((batch: string, _options: unknown, command: Command) =>
+  batchCommand('watch', 'A live progress bar until the batch has finished').action(
+    (batch: string, _options: unknown, command: Command) =>
       run(command.optsWithGlobals(), (ctx) => watch(ctx, batch)),
-    );
+  );
 
-  program
-    .command('download')
-    .description(
-      "Every completed item's image into DIR as <external_id>.<ext>, plus manifest.csv\n" +
-        '(item_id, external_id, model_file, garment_file, status, file, error); files already ' +
-        'there with the same size are skipped.',
-    )
-    .argument('<batch>', 'batch id (bat_...)')
+  batchCommand(
+    'download',
+    "Every completed item's image into DIR as <external_id>.<ext>, plus manifest.csv\n" +
+      '(item_id, external_id, model_file, garment_file, status, file, error); files already ' +
+      'there with the same size are skipped.',
+  )
     .requiredOption('--out <dir>', 'where to write the images and manifest.csv')
-    .addOption(concurrency())
-    .addHelpText('after', EXIT_CODES_HELP)
+    .addOption(concurrencyOption())
     .action((batch: string, options: { out: string; concurrency: number }, command: Command) =>
       run(command.optsWithGlobals(), (ctx) => download(ctx, batch, options)),
     );
 
-  program
-    .command('retry')
-    .description("Queue the batch's failed items again")
-    .argument('<batch>', 'batch id (bat_...)')
+  batchCommand('retry', "Queue the batch's failed items again")
     .option('--wait', 'then show the progress bar until the batch has finished')
-    .addHelpText('after', EXIT_CODES_HELP)
     .action((batch: string, options: { wait?: boolean }, command: Command) =>
       run(command.optsWithGlobals(), (ctx) => retry(ctx, batch, options)),
     );
 
-  program
-    .command('cancel')
-    .description('Cancel the items that have not started (running ones finish)')
-    .argument('<batch>', 'batch id (bat_...)')
-    .addHelpText('after', EXIT_CODES_HELP)
-    .action((batch: string, _options: unknown, command: Command) =>
+  batchCommand('cancel', 'Cancel the items that have not started (running ones finish)').action(
+    (batch: string, _options: unknown, command: Command) =>
       run(command.optsWithGlobals(), (ctx) => cancel(ctx, batch)),
-    );
-
-  return program;
+  );
 }
 
 type Runner = (ctx: Context) => Promise<number>;

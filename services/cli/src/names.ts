@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { basename, extname } from 'node:path';
+import { extensionForContentType } from '@tryon/domain';
 
 /** The API's limit on external_id. */
 export const EXTERNAL_ID_MAX = 256;
@@ -83,16 +84,9 @@ export function itemFileStems(items: { id: string; external_id: string | null }[
   });
 }
 
-const EXTENSIONS: Record<string, string> = {
-  'image/jpeg': 'jpg',
-  'image/jpg': 'jpg',
-  'image/png': 'png',
-  'image/webp': 'webp',
-};
-
 /** The file extension of a stored result: from its content type, else its storage key. */
 export function resultExtension(result: { content_type: string; key: string }): string {
-  const byType = EXTENSIONS[result.content_type.split(';')[0]!.trim().toLowerCase()];
+  const byType = extensionForContentType(result.content_type);
   if (byType) return byType;
   const fromKey = extname(result.key).slice(1).toLowerCase();
   return /^[a-z0-9]{1,5}$/.test(fromKey) ? fromKey : 'bin';

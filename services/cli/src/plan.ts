@@ -1,4 +1,4 @@
-import type { ClothType } from './api.js';
+import type { ClothType } from '@tryon/domain';
 import { usageError } from './errors.js';
 import type { InputImage } from './inputs.js';
 import { pairExternalId, uniqueIds } from './names.js';

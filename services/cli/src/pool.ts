@@ -1,26 +1,29 @@
+import pMap from 'p-map';
+
 /**
- * Runs `fn` over `items` with at most `limit` at once, answering results in item order. After
- * the first failure no new work starts; the work in flight is awaited, then the error thrown.
+ * Runs `fn` over `items` with at most `limit` at once (p-map), answering results in item order.
+ * After the first failure no new work starts; the work in flight is awaited, then the error
+ * thrown, so no upload or download is left running behind the command's back.
  */
 export async function mapLimit<T, R>(
   items: readonly T[],
   limit: number,
   fn: (item: T, index: number) => Promise<R>,
 ): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
   let failure: { error: unknown } | undefined;
-  const lane = async () => {
-    while (!failure && next < items.length) {
-      const index = next++;
+  const results = await pMap(
+    items,
+    async (item, index) => {
+      if (failure) return undefined;
       try {
-        results[index] = await fn(items[index]!, index);
+        return await fn(item, index);
       } catch (error) {
         failure ??= { error };
+        return undefined;
       }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane));
+    },
+    { concurrency: Math.max(1, limit) },
+  );
   if (failure) throw failure.error;
-  return results;
+  return results as R[];
 }

@@ -1,5 +1,6 @@
 import cliProgress from 'cli-progress';
-import type { Batch, BatchCounts, TryonClient } from './api.js';
+import type { Batch, BatchCounts } from '@tryon/domain';
+import type { TryonClient } from './api.js';
 import { followBatch, isFinished, POLL_INTERVAL_MS } from './feed.js';
 
 /** Items that will not change any more (unless retried). */

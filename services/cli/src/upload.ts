@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import type { Asset, TryonClient } from './api.js';
+import type { Asset } from '@tryon/domain';
+import type { TryonClient } from './api.js';
 import type { AssetCache } from './cache.js';
 import { ApiError, CliError, EXIT, NetworkError, usageError } from './errors.js';
 import { displayPath as display } from './output.js';

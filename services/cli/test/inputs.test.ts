@@ -22,7 +22,18 @@ async function expectUsageError(promise: Promise<unknown>, pattern: RegExp): Pro
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'tryon-cli-inputs-'));
   await mkdir(join(root, 'models', 'nested'), { recursive: true });
-  for (const name of ['b.jpg', 'a10.png', 'a2.JPEG', 'c.webp', '.hidden.jpg', 'notes.txt']) {
+  // Not images the API takes as they are: a GIF, a text file, a file named just "png".
+  const names = [
+    'b.jpg',
+    'a10.png',
+    'a2.JPEG',
+    'c.webp',
+    '.hidden.jpg',
+    'notes.txt',
+    'd.gif',
+    'png',
+  ];
+  for (const name of names) {
     await writeFile(join(root, 'models', name), 'x');
   }
   await writeFile(join(root, 'models', 'nested', 'deep.jpg'), 'x');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Item } from '../src/api.js';
+import type { Item } from '@tryon/domain';
 import { manifestRows, toCsv } from '../src/download.js';
 import {
   itemFileStems,
@@ -95,9 +95,14 @@ describe('the manifest', () => {
     hd_mode: false,
     external_id: 'anna__shirt',
     metadata: { model_file: 'anna.jpg', garment_file: 'shirt.png' },
+    fitroom_task_id: null,
     attempts: 1,
     error: null,
     result: null,
+    created_at: '2026-01-01T00:00:00.000Z',
+    updated_at: '2026-01-01T00:00:00.000Z',
+    started_at: null,
+    completed_at: null,
     ...over,
   });
 

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { BatchCounts } from '../src/api.js';
+import type { BatchCounts } from '@tryon/domain';
 import { AssetCache, cacheDir } from '../src/cache.js';
 import { ApiError, EXIT, exitCodeForStatus } from '../src/errors.js';
 import { parseRetryAfter } from '../src/api.js';

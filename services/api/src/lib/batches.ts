@@ -1,3 +1,4 @@
+import pMap from 'p-map';
 import type { Config } from '@tryon/config';
 import type { CreateBatchRequest } from '@tryon/domain';
 import {
@@ -193,19 +194,18 @@ export class BatchService {
     for (let start = 0; start < items.length; start += ENQUEUE_CHUNK) {
       chunks.push(items.slice(start, start + ENQUEUE_CHUNK));
     }
-    let next = 0;
-    const lane = async () => {
-      for (let chunk = chunks[next++]; chunk; chunk = chunks[next++]) {
-        await this.deps.tryonQueue.addBulk(
+    await pMap(
+      chunks,
+      (chunk) =>
+        this.deps.tryonQueue.addBulk(
           chunk.map((item) =>
             tryonJob(
               { id: item.id, batch_id: batch.id, tenant_id: batch.tenant_id, run: item.run },
               options,
             ),
           ),
-        );
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(ENQUEUE_LANES, chunks.length) }, lane));
+        ),
+      { concurrency: ENQUEUE_LANES },
+    );
   }
 }

@@ -1,3 +1,4 @@
+import pMap from 'p-map';
 import { isAssetId } from '@tryon/domain';
 import type { NewItem, Records } from '@tryon/records';
 import {
@@ -108,19 +109,16 @@ async function checkUrls(urls: string[], policy: UrlPolicy): Promise<void> {
     );
   }
   const representatives = [...byHost.values()];
-  const results: UrlCheckResult[] = new Array<UrlCheckResult>(representatives.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < representatives.length) {
-      const i = next++;
-      results[i] = await checkPublicUrl(representatives[i]!, {
+  const results = await pMap(
+    representatives,
+    (url) =>
+      checkPublicUrl(url, {
         allowPrivateNetworks: policy.allowPrivateNetworks,
         allowedProtocols: allowed,
         lookup: policy.lookup,
-      });
-    }
-  };
-  await Promise.all(Array.from({ length: LOOKUP_CONCURRENCY }, worker));
+      }),
+    { concurrency: LOOKUP_CONCURRENCY },
+  );
   results.forEach((result, i) => {
     if (!result.ok) bad.push(`"${shorten(representatives[i]!)}": ${result.message}`);
   });

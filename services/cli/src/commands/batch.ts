@@ -1,4 +1,4 @@
-import type { Batch } from '../api.js';
+import type { Batch } from '@tryon/domain';
 import { EXIT } from '../errors.js';
 import { isFinished } from '../feed.js';
 import { note, printJson, say, type Context } from '../output.js';

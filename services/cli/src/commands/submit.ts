@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import cliProgress from 'cli-progress';
-import type { Batch, BatchItemInput, ClothType, CreateBatchRequest, DryRunAnswer } from '../api.js';
+import type {
+  Batch,
+  BatchItemInput,
+  ClothType,
+  CreateBatchRequest,
+  DryRunAnswer,
+} from '@tryon/domain';
 import { AssetCache, cacheDir } from '../cache.js';
 import { ApiError, EXIT, usageError } from '../errors.js';
 import { localFiles, readImages, type ImageSource, type InputImage } from '../inputs.js';
@@ -44,64 +50,103 @@ export async function submit(ctx: Context, options: SubmitOptions): Promise<numb
   const cache = options.cache
     ? await AssetCache.open(cacheDir(), ctx.client.baseUrl, ctx.token)
     : AssetCache.disabled();
-  let uploads = await upload(ctx, files, cache, options.concurrency);
   const idempotencyKey = options.idempotencyKey ?? `tryon-cli-${randomUUID()}`;
-  const request = (assets: UploadResult) =>
-    ({
-      items: plan.map((item) => itemInput(item, assets, options.hd ?? false)),
-      idempotency_key: idempotencyKey,
-      ...(options.webhook && { webhook_url: options.webhook }),
-      ...(options.priority !== undefined && { priority: options.priority }),
-      ...(options.fresh && { fresh_renders: true }),
-    }) satisfies CreateBatchRequest;
-
-  const send = async <T>(call: (body: CreateBatchRequest) => Promise<T>): Promise<T> => {
-    try {
-      return await call(request(uploads));
-    } catch (error) {
-      // The cache named assets the API no longer has (another token, a wiped store): nothing
-      // was queued, so upload those files again and submit once more.
-      if (!(error instanceof ApiError && error.code === 'asset_not_found')) throw error;
-      if (uploads.fromCache.size === 0) throw error;
-      note(ctx, 'The API does not know some cached uploads; uploading them again.');
-      for (const sha of uploads.fromCache) cache.forget(sha);
-      const again = await upload(ctx, files, cache, options.concurrency);
-      uploads = {
-        ...again,
-        stats: {
-          ...again.stats,
-          uploaded: uploads.stats.uploaded + again.stats.uploaded,
-          reused: 0,
-        },
-      };
-      return call(request(uploads));
-    }
+  const submission: Submission = {
+    ctx,
+    files,
+    cache,
+    concurrency: options.concurrency,
+    uploads: await upload(ctx, files, cache, options.concurrency),
+    request: (assets) => batchRequest(plan, assets, options, idempotencyKey),
   };
 
   if (options.dryRun) {
-    const answer = await send((body) => ctx.client.dryRunBatch(body));
-    reportDryRun(ctx, answer, uploads.stats);
+    const answer = await sendBatch(submission, (body) => ctx.client.dryRunBatch(body));
+    reportDryRun(ctx, answer, submission.uploads.stats);
     return EXIT.ok;
   }
-
-  const batch: Batch = await send((body) => ctx.client.createBatch(body));
-
+  const batch = await sendBatch(submission, (body) => ctx.client.createBatch(body));
   const result = {
     batch,
     items: plan.length,
     idempotency_key: idempotencyKey,
-    uploads: uploads.stats,
+    uploads: submission.uploads.stats,
   };
-  if (!options.wait) {
-    if (ctx.json) printJson(result);
-    say(ctx, batch.id);
-    note(ctx, `Submitted ${plan.length} items (${describeUploads(uploads.stats)}).`);
-    note(ctx, `Follow it with: tryon watch ${batch.id}`);
-    return EXIT.ok;
-  }
+  return options.wait ? waitForBatch(ctx, result) : reportSubmitted(ctx, result);
+}
 
+/** What a submit sends, and what it needs to upload again when the API lost cached assets. */
+interface Submission {
+  ctx: Context;
+  files: string[];
+  cache: AssetCache;
+  concurrency: number;
+  uploads: UploadResult;
+  request: (uploads: UploadResult) => CreateBatchRequest;
+}
+
+interface Submitted {
+  batch: Batch;
+  items: number;
+  idempotency_key: string;
+  uploads: UploadStats;
+}
+
+function batchRequest(
+  plan: PlannedItem[],
+  uploads: UploadResult,
+  options: SubmitOptions,
+  idempotencyKey: string,
+): CreateBatchRequest {
+  return {
+    items: plan.map((item) => itemInput(item, uploads, options.hd ?? false)),
+    idempotency_key: idempotencyKey,
+    ...(options.webhook && { webhook_url: options.webhook }),
+    ...(options.priority !== undefined && { priority: options.priority }),
+    ...(options.fresh && { fresh_renders: true }),
+  };
+}
+
+/**
+ * Sends the batch (or its dry run). When the cache named assets the API no longer has (another
+ * token, a wiped store), nothing was queued: those files are uploaded again, once.
+ */
+async function sendBatch<T>(
+  submission: Submission,
+  call: (body: CreateBatchRequest) => Promise<T>,
+): Promise<T> {
+  const { ctx, files, cache, concurrency } = submission;
+  try {
+    return await call(submission.request(submission.uploads));
+  } catch (error) {
+    if (!(error instanceof ApiError && error.code === 'asset_not_found')) throw error;
+    const before = submission.uploads;
+    if (before.fromCache.size === 0) throw error;
+    note(ctx, 'The API does not know some cached uploads; uploading them again.');
+    for (const sha of before.fromCache) cache.forget(sha);
+    const again = await upload(ctx, files, cache, concurrency);
+    submission.uploads = {
+      ...again,
+      stats: { ...again.stats, uploaded: before.stats.uploaded + again.stats.uploaded, reused: 0 },
+    };
+    return call(submission.request(submission.uploads));
+  }
+}
+
+function reportSubmitted(ctx: Context, result: Submitted): number {
+  const { batch } = result;
+  if (ctx.json) printJson(result);
   say(ctx, batch.id);
-  note(ctx, `Submitted ${plan.length} items (${describeUploads(uploads.stats)}).`);
+  note(ctx, `Submitted ${result.items} items (${describeUploads(result.uploads)}).`);
+  note(ctx, `Follow it with: tryon watch ${batch.id}`);
+  return EXIT.ok;
+}
+
+/** --wait: the progress bar until the batch has finished, then the summary. */
+async function waitForBatch(ctx: Context, result: Submitted): Promise<number> {
+  const { batch } = result;
+  say(ctx, batch.id);
+  note(ctx, `Submitted ${result.items} items (${describeUploads(result.uploads)}).`);
   const watched = await awaitBatch(ctx, batch.id);
   const final = watched.batch ?? batch;
   if (ctx.json) printJson({ ...result, batch: final, finished: watched.finished });
