@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Webhook } from 'standardwebhooks';
-import { FormData, request } from 'undici';
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type RunningApi } from '@tryon/api';
 import { loadConfig, type Config } from '@tryon/config';
@@ -48,15 +48,15 @@ async function call<T>(
 async function upload(images: Buffer[]): Promise<string[]> {
   const form = new FormData();
   images.forEach((bytes, i) =>
-    form.append('file', new Blob([bytes], { type: 'image/jpeg' }), `img-${i}.jpg`),
+    form.append('file', new Blob([new Uint8Array(bytes)], { type: 'image/jpeg' }), `img-${i}.jpg`),
   );
-  const response = await request(`${api.url}/v1/assets`, {
+  const response = await fetch(`${api.url}/v1/assets`, {
     method: 'POST',
     headers: { authorization: `Bearer ${TOKEN}` },
     body: form,
   });
-  const json = (await response.body.json()) as { assets: { id: string }[] };
-  expect(response.statusCode).toBeLessThan(300);
+  const json = (await response.json()) as { assets: { id: string }[] };
+  expect(response.status).toBeLessThan(300);
   return json.assets.map((a) => a.id);
 }
 

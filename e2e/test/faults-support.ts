@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { FormData, request } from 'undici';
+import { request } from 'undici';
 import { makeImage } from '@tryon/testing';
 
 /** A redis-server the test controls: one port and one directory across stops and starts. */
@@ -102,15 +102,19 @@ export function apiClient(baseUrl: string, token: string) {
         height: 400,
         color: { r: (label * 40) % 256, g: (i * 30) % 256, b: 120 },
       });
-      form.append('file', new Blob([bytes], { type: 'image/jpeg' }), `img-${i}.jpg`);
+      form.append(
+        'file',
+        new Blob([new Uint8Array(bytes)], { type: 'image/jpeg' }),
+        `img-${i}.jpg`,
+      );
     }
-    const response = await request(`${baseUrl}/v1/assets`, {
+    const response = await fetch(`${baseUrl}/v1/assets`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}` },
       body: form,
     });
-    const json = (await response.body.json()) as { assets: { id: string }[] };
-    if (response.statusCode >= 300) throw new Error(`upload answered ${response.statusCode}`);
+    const json = (await response.json()) as { assets: { id: string }[] };
+    if (response.status >= 300) throw new Error(`upload answered ${response.status}`);
     return json.assets.map((a) => a.id);
   }
 

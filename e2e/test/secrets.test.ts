@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { FormData, request } from 'undici';
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FitRoomClient, type Task } from '@tryon/fitroom-client';
 import { startSim, type RunningSim } from '@tryon/fitroom-sim';
@@ -173,16 +173,16 @@ describe('a full run at LOG_LEVEL=debug', () => {
       makeImage({ width: 200, height: 220, color: { r: 30, g: 200, b: 30 } }),
     ]);
     images.forEach((bytes, i) =>
-      form.append('file', new Blob([bytes], { type: 'image/jpeg' }), `i${i}.jpg`),
+      form.append('file', new Blob([new Uint8Array(bytes)], { type: 'image/jpeg' }), `i${i}.jpg`),
     );
-    const uploaded = await request(`${apiUrl}/v1/assets`, {
+    const uploaded = await fetch(`${apiUrl}/v1/assets`, {
       method: 'POST',
       headers: acme,
       body: form,
     });
-    expect(uploaded.statusCode).toBe(201);
+    expect(uploaded.status).toBe(201);
     const [model, shirt, trousers] = (
-      (await uploaded.body.json()) as { assets: { id: string }[] }
+      (await uploaded.json()) as { assets: { id: string }[] }
     ).assets.map((a) => a.id);
     const batch = await call<{ id: string }>('POST', '/v1/batches', acme, {
       items: [

@@ -4,7 +4,7 @@
  * again with its original webhook-id, signed with the tenant's secret.
  */
 import { Webhook } from 'standardwebhooks';
-import { FormData, request } from 'undici';
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type RunningApi } from '@tryon/api';
 import { loadConfig, type Config } from '@tryon/config';
@@ -65,15 +65,15 @@ async function uploadImages(): Promise<string[]> {
       height: 300,
       color: { r: 60 * i, g: 90, b: 30 },
     });
-    form.append('file', new Blob([bytes], { type: 'image/jpeg' }), `${i}.jpg`);
+    form.append('file', new Blob([new Uint8Array(bytes)], { type: 'image/jpeg' }), `${i}.jpg`);
   }
-  const res = await request(`${api.url}/v1/assets`, {
+  const res = await fetch(`${api.url}/v1/assets`, {
     method: 'POST',
     headers: { authorization: `Bearer ${TOKEN}` },
     body: form,
   });
-  expect(res.statusCode).toBe(201);
-  return ((await res.body.json()) as { assets: { id: string }[] }).assets.map((a) => a.id);
+  expect(res.status).toBe(201);
+  return ((await res.json()) as { assets: { id: string }[] }).assets.map((a) => a.id);
 }
 
 beforeAll(async () => {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { PassThrough } from 'node:stream';
-import { request, type Dispatcher } from 'undici';
+import { request, type Dispatcher, type FormData as UndiciFormData } from 'undici';
 import {
   FitRoomDownloadExpiredError,
   FitRoomInvalidResponseError,
@@ -277,7 +277,8 @@ export class FitRoomClient {
       const response = await request(`${this.baseUrl}${path}`, {
         method,
         headers: { 'x-api-key': this.#apiKey, accept: 'application/json' },
-        ...(form ? { body: form } : {}),
+        // undici sends Node's FormData as it is; only its type is undici's own class.
+        ...(form ? { body: form as unknown as UndiciFormData } : {}),
         signal: limit.signal,
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,

@@ -12,7 +12,7 @@ import {
   type ItemsPage,
   type ItemStatus,
 } from '@tryon/domain';
-import { Agent, FormData, request, type Dispatcher } from 'undici';
+import { Agent, request, type Dispatcher, type FormData as UndiciFormData } from 'undici';
 import { ApiError, CliError, NetworkError } from './errors.js';
 
 /**
@@ -269,12 +269,13 @@ export class TryonClient {
   private async once(call: Call, what: string): Promise<Dispatcher.ResponseData> {
     const headers: Record<string, string> = { accept: 'application/json', ...call.headers };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
-    let body: string | FormData | undefined;
+    let body: string | UndiciFormData | undefined;
     if (call.json !== undefined) {
       headers['content-type'] = 'application/json';
       body = JSON.stringify(call.json);
     } else if (call.form) {
-      body = await call.form();
+      // Node's own FormData: undici 7's cannot stream a body on Node 24; undici sends Node's as it is.
+      body = (await call.form()) as unknown as UndiciFormData;
     }
     let response: Dispatcher.ResponseData;
     try {
