@@ -1,18 +1,6 @@
 import { CSS_URL, JS_URL } from './assets.js';
 import { html, type HtmlValue, type SafeHtml } from './html.js';
 
-/** Sent with every dashboard page: nothing inline, nothing from elsewhere, no framing. */
-export const CONTENT_SECURITY_POLICY = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self'",
-  "connect-src 'self'",
-  "form-action 'self'",
-  "base-uri 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
-
 export interface LayoutOptions {
   title: string;
   body: HtmlValue;

@@ -1,0 +1,66 @@
+import type { FastifyInstance } from 'fastify';
+import type { Batch } from '@tryon/domain';
+import { queryValue, type UiContext } from '../context.js';
+import { html, type SafeHtml } from '../html.js';
+import { badge, etaOf, finished, formatEta, progress, time } from '../view-parts.js';
+
+const BATCHES_LISTED = 50;
+
+export function batchRows(batches: Batch[]): SafeHtml {
+  if (batches.length === 0) {
+    return html`<tr>
+      <td colspan="7" class="muted">
+        No batches yet: submit one with <code>POST /v1/batches</code> or
+        <code>pnpm tryon submit</code>.
+      </td>
+    </tr>`;
+  }
+  return html`${batches.map((batch) => {
+    const { counts } = batch;
+    const done = counts.completed + counts.failed + counts.cancelled;
+    return html`<tr data-batch="${batch.id}">
+      <td>
+        <a href="/ui/batches/${batch.id}"><code>${batch.id}</code></a>
+      </td>
+      <td>${badge(batch.status, 'batch-status')}</td>
+      <td>${progress(batch)}</td>
+      <td class="num">${done} / ${counts.total}</td>
+      <td class="num">${counts.failed}</td>
+      <td>${time(batch.created_at)}</td>
+      <td>${finished(batch.status) ? '—' : formatEta(etaOf(batch))}</td>
+    </tr>`;
+  })}`;
+}
+
+export function batchesPage(batches: Batch[]): SafeHtml {
+  return html`<h1>Batches</h1>
+    <table>
+      <thead>
+        <tr>
+          <th>Batch</th>
+          <th>Status</th>
+          <th>Progress</th>
+          <th class="num">Done</th>
+          <th class="num">Failed</th>
+          <th>Created</th>
+          <th>ETA</th>
+        </tr>
+      </thead>
+      <tbody data-refresh="/ui?partial=rows" data-every="3000">
+        ${batchRows(batches)}
+      </tbody>
+    </table>`;
+}
+
+/** The tenant's latest batches at /ui; ?partial=rows is the table body the script refreshes. */
+export function registerBatchesPage(app: FastifyInstance, ui: UiContext): void {
+  app.get('/', async (request, reply) => {
+    const tenant = ui.tenantOf(request);
+    const records = await ui.deps.records.listBatches(tenant.id, BATCHES_LISTED);
+    const list = await Promise.all(records.map((batch) => ui.view(batch)));
+    if (queryValue(request.query, 'partial') === 'rows') {
+      return ui.sendFragment(reply, batchRows(list));
+    }
+    return ui.sendPage(request, reply, { title: 'Batches', body: batchesPage(list) });
+  });
+}
