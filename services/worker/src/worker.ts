@@ -1,4 +1,5 @@
 import { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { Config } from '@tryon/config';
 import { QUEUES, type TryonJobData, type WebhookJobData } from '@tryon/domain';
 import { createLogger, type Logger } from '@tryon/logger';
@@ -36,6 +37,10 @@ export interface RunningWorker {
   close(): Promise<void>;
 }
 
+type Services = Awaited<ReturnType<typeof connectServices>>;
+type Scheduling = Awaited<ReturnType<typeof startScheduling>>;
+type TryonProcessor = ReturnType<typeof createTryonProcessor>;
+
 /** Starts the try-on and webhook workers of one process. */
 export async function startWorker(
   config: Config,
@@ -46,6 +51,59 @@ export async function startWorker(
   }
   const logger =
     options.logger ?? createLogger({ service: 'tryon-worker', level: config.logLevel });
+  const services = await connectServices(config, logger);
+  const scheduling = await startScheduling(config, services, logger);
+  const processTryon = createTryonProcessor(tryonDeps(config, services, scheduling, logger));
+  const tryonWorker = startTryonWorker(config, services, processTryon, logger);
+  const webhookWorker = startWebhookWorker(config, services, options, logger);
+  const sweeper = new Sweeper({
+    redis: services.redis,
+    prefix: config.prefix,
+    records: services.records,
+    retention: services.retention,
+    settler: services.settler,
+    queue: services.tryonQueue,
+    abandon: (itemId, jobId, reason) => processTryon.abandon(itemId, jobId, reason),
+    intervalMs: config.worker.sweepIntervalMs,
+    logger,
+  });
+  // run() settles when the worker closes; a rejection then (Redis gone mid-close) is only logged.
+  for (const worker of [tryonWorker, webhookWorker]) {
+    worker.run().catch((error: unknown) => {
+      logger.warn({ err: error, queue: worker.name }, 'worker loop ended with an error');
+    });
+  }
+  scheduling.admitter.start();
+  sweeper.start();
+  logger.info(
+    {
+      keys: services.pool.keys.map((k) => k.budgetKey),
+      concurrency: config.worker.concurrency,
+      fitroom: config.fitroom.baseUrl,
+    },
+    'worker started',
+  );
+
+  let closing: Promise<void> | null = null;
+  return {
+    logger,
+    close() {
+      closing ??= (async () => {
+        // Each step on its own, so one failure does not skip the rest.
+        await scheduling.admitter.stop().catch(() => undefined);
+        await sweeper.stop().catch(() => undefined);
+        scheduling.monitor.stop();
+        await Promise.allSettled([tryonWorker.close(), webhookWorker.close()]);
+        await closeServices(services);
+        logger.info('worker stopped');
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Redis, storage, the FitRoom pool with its budget, queues and records of one process. */
+async function connectServices(config: Config, logger: Logger) {
   const redis = redisConnection(config.redisUrl);
   const bullConnection = redisConnection(config.redisUrl);
   // Without a listener ioredis prints every failed reconnect as an unhandled error event.
@@ -75,47 +133,10 @@ export async function startWorker(
     createsInFlight: config.worker.createsInFlight,
     logger,
   });
-  const webhookQueue = createWebhookQueue(bullConnection, config.prefix);
-  const tryonQueue = createTryonQueue(bullConnection, config.prefix);
-  const { rateLimit, rateWindowMs } = config.fitroom;
-  const monitor = new BudgetMonitor(
-    limiter,
-    pool.keys.map((k) => k.budgetKey),
-    Math.max(20, Math.round(rateWindowMs / 60)),
-    logger,
-  );
-  await monitor.start();
-  const durations = new DurationModel({
-    redis,
-    prefix: config.prefix,
-    defaults: {
-      normal: { meanMs: config.fitroom.normalTaskMs, sdMs: config.fitroom.normalTaskMs * 0.1 },
-      hd: { meanMs: config.fitroom.hdTaskMs, sdMs: config.fitroom.hdTaskMs * 0.1 },
-    },
-    // The budget is "60 per minute": FITROOM_RATE_WINDOW_MS is one FitRoom minute.
-    fitroomSecondMs: rateWindowMs / 60,
-    refreshMs: Math.max(100, Math.round(rateWindowMs / 30)),
-  });
-  await durations.refresh();
-  const pollPolicy = defaultPollPolicy(config.fitroom.pollIntervalMs);
-  const admission = new Admission(redis, config.prefix);
-  const admitter = new Admitter({
-    admission,
-    records,
-    monitor,
-    durations,
-    pollPolicy,
-    queue: tryonQueue,
-    rateLimit,
-    rateWindowMs,
-    intervalMs: Math.max(10, Math.min(250, Math.round(rateWindowMs / 60))),
-    logger,
-  });
   const dispatcher = createSafeDispatcher({
     allowPrivateNetworks: config.webhooks.allowPrivateNetworks,
     connectTimeoutMs: 10_000,
   });
-  const masterSecret = config.webhooks.secret ?? (await operations.devWebhookSecret());
   const retention = new BatchRetention(redis, config.prefix);
   const settler = new BatchSettler({
     records,
@@ -124,88 +145,146 @@ export async function startWorker(
     retentionMs: config.retentionDays * 86_400_000,
     logger,
   });
-  // How soon a killed worker's running steps are retried, and how many deaths a job survives.
-  const crashRecovery = {
-    lockDuration: config.worker.lockDurationMs,
-    stalledInterval: config.worker.stalledIntervalMs,
-    maxStalledCount: config.worker.maxStalledCount,
-  };
-
-  const processTryon = createTryonProcessor({
+  return {
+    redis,
+    bullConnection,
     records,
     operations,
     storage,
+    limiter,
     pool,
-    webhookQueue,
+    dispatcher,
+    masterSecret: config.webhooks.secret ?? (await operations.devWebhookSecret()),
+    retention,
+    settler,
+    webhookQueue: createWebhookQueue(bullConnection, config.prefix),
+    tryonQueue: createTryonQueue(bullConnection, config.prefix),
+  };
+}
+
+async function closeServices(services: Services): Promise<void> {
+  await Promise.allSettled([services.webhookQueue.close(), services.tryonQueue.close()]);
+  services.storage.close();
+  await services.dispatcher.close().catch(() => undefined);
+  await Promise.allSettled([services.redis.quit(), services.bullConnection.quit()]);
+}
+
+/** The budget monitor, task-duration model and admitter: who creates a task, and when. */
+async function startScheduling(config: Config, services: Services, logger: Logger) {
+  const { rateLimit, rateWindowMs } = config.fitroom;
+  const monitor = new BudgetMonitor(
+    services.limiter,
+    services.pool.keys.map((k) => k.budgetKey),
+    Math.max(20, Math.round(rateWindowMs / 60)),
+    logger,
+  );
+  await monitor.start();
+  const durations = durationModel(config, services.redis);
+  await durations.refresh();
+  const pollPolicy = defaultPollPolicy(config.fitroom.pollIntervalMs);
+  const admission = new Admission(services.redis, config.prefix);
+  const admitter = new Admitter({
+    admission,
+    records: services.records,
+    monitor,
+    durations,
+    pollPolicy,
+    queue: services.tryonQueue,
+    rateLimit,
+    rateWindowMs,
+    intervalMs: Math.max(10, Math.min(250, Math.round(rateWindowMs / 60))),
+    logger,
+  });
+  return { monitor, durations, pollPolicy, admission, admitter };
+}
+
+function durationModel(config: Config, redis: Redis): DurationModel {
+  const { normalTaskMs, hdTaskMs, rateWindowMs } = config.fitroom;
+  return new DurationModel({
+    redis,
+    prefix: config.prefix,
+    defaults: {
+      normal: { meanMs: normalTaskMs, sdMs: normalTaskMs * 0.1 },
+      hd: { meanMs: hdTaskMs, sdMs: hdTaskMs * 0.1 },
+    },
+    // The budget is "60 per minute": FITROOM_RATE_WINDOW_MS is one FitRoom minute.
+    fitroomSecondMs: rateWindowMs / 60,
+    refreshMs: Math.max(100, Math.round(rateWindowMs / 30)),
+  });
+}
+
+function tryonDeps(
+  config: Config,
+  services: Services,
+  scheduling: Scheduling,
+  logger: Logger,
+): Parameters<typeof createTryonProcessor>[0] {
+  const { redis, records, storage } = services;
+  const { rateWindowMs } = config.fitroom;
+  return {
+    records,
+    operations: services.operations,
+    storage,
+    pool: services.pool,
+    webhookQueue: services.webhookQueue,
     prepare: {
       redis,
       prefix: config.prefix,
       records,
       storage,
-      dispatcher,
+      dispatcher: services.dispatcher,
       fetchTimeoutMs: config.worker.imageFetchTimeoutMs,
       maxBytes: config.worker.imageMaxBytes,
     },
     resultCache: new ResultCache(redis, config.prefix),
     inputChecks: new InputCheckFlights(redis, config.prefix),
-    admission,
-    durations,
-    pollPolicy,
-    utilization: (budgetKey) => monitor.utilization(budgetKey),
-    onSlotReleased: () => admitter.poke(),
+    admission: scheduling.admission,
+    durations: scheduling.durations,
+    pollPolicy: scheduling.pollPolicy,
+    utilization: (budgetKey) => scheduling.monitor.utilization(budgetKey),
+    onSlotReleased: () => scheduling.admitter.poke(),
     // Parked jobs are woken by the admitter; this is only the net under a lost wake-up.
     parkRecheckMs: Math.max(60_000, 5 * rateWindowMs),
     taskTimeoutMs: config.fitroom.taskTimeoutMs,
     failedTaskRetries: config.fitroom.failedTaskRetries,
-    pausedRecheckMs: Math.max(50, Math.round(config.fitroom.rateWindowMs / 12)),
+    pausedRecheckMs: Math.max(50, Math.round(rateWindowMs / 12)),
     webhookRetryScheduleMs: config.webhooks.retryScheduleMs,
     publicUrl: config.publicUrl,
-    onBatchFinished: (batchId) => settler.settleOrLeave(batchId),
+    onBatchFinished: (batchId) => services.settler.settleOrLeave(batchId),
     logger,
-  });
-  const tryonWorker = new Worker<TryonJobData>(QUEUES.tryon, processTryon, {
-    connection: bullConnection,
+  };
+}
+
+/** How soon a killed worker's running steps are retried, and how many deaths a job survives. */
+function crashRecovery(config: Config) {
+  return {
+    lockDuration: config.worker.lockDurationMs,
+    stalledInterval: config.worker.stalledIntervalMs,
+    maxStalledCount: config.worker.maxStalledCount,
+  };
+}
+
+function startTryonWorker(
+  config: Config,
+  services: Services,
+  processTryon: TryonProcessor,
+  logger: Logger,
+): Worker<TryonJobData> {
+  const worker = new Worker<TryonJobData>(QUEUES.tryon, processTryon, {
+    connection: services.bullConnection,
     prefix: config.prefix,
     concurrency: config.worker.concurrency,
     autorun: false,
-    ...crashRecovery,
+    ...crashRecovery(config),
     settings: {
       backoffStrategy: (attemptsMade: number) =>
         tryonRetryDelay(config.worker.retryBackoffMs, attemptsMade),
     },
   });
-  const webhookWorker = new Worker<WebhookJobData>(
-    QUEUES.webhooks,
-    createWebhookProcessor({
-      operations,
-      masterSecret,
-      dispatcher,
-      timeoutMs: config.webhooks.timeoutMs,
-      logger,
-    }),
-    {
-      connection: bullConnection,
-      prefix: config.prefix,
-      concurrency: options.webhookConcurrency ?? 20,
-      autorun: false,
-      ...crashRecovery,
-      settings: {
-        backoffStrategy: (attemptsMade: number) =>
-          webhookRetryDelay(config.webhooks.retryScheduleMs, attemptsMade),
-      },
-    },
-  );
-  for (const worker of [tryonWorker, webhookWorker]) {
-    worker.on('error', (error) => logger.error({ err: error, queue: worker.name }, 'worker error'));
-    worker.on('failed', (job, error) => {
-      if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
-        logger.warn({ err: error, jobId: job.id, queue: worker.name }, 'job failed for good');
-      }
-    });
-  }
+  logFailures(worker, logger);
   // A job BullMQ gave up on without our processor finishing its item (it kept losing its
   // worker): the item fails with a reason instead of staying open. The sweep is the net under this.
-  tryonWorker.on('failed', (job, error) => {
+  worker.on('failed', (job, error) => {
     if (!job?.finishedOn || job.id === undefined) return;
     processTryon
       .abandon(job.data.itemId, job.id, endedJobReason(error.message))
@@ -213,51 +292,45 @@ export async function startWorker(
         logger.warn({ err: abandonError, jobId: job.id }, 'could not fail the item of a dead job'),
       );
   });
-  const sweeper = new Sweeper({
-    redis,
-    prefix: config.prefix,
-    records,
-    retention,
-    settler,
-    queue: tryonQueue,
-    abandon: (itemId, jobId, reason) => processTryon.abandon(itemId, jobId, reason),
-    intervalMs: config.worker.sweepIntervalMs,
-    logger,
-  });
-  // run() settles when the worker closes; a rejection then (Redis gone mid-close) is only logged.
-  for (const worker of [tryonWorker, webhookWorker]) {
-    worker.run().catch((error: unknown) => {
-      logger.warn({ err: error, queue: worker.name }, 'worker loop ended with an error');
-    });
-  }
-  admitter.start();
-  sweeper.start();
-  logger.info(
-    {
-      keys: pool.keys.map((k) => k.budgetKey),
-      concurrency: config.worker.concurrency,
-      fitroom: config.fitroom.baseUrl,
-    },
-    'worker started',
-  );
+  return worker;
+}
 
-  let closing: Promise<void> | null = null;
-  return {
-    logger,
-    close() {
-      closing ??= (async () => {
-        // Each step on its own, so one failure does not skip the rest.
-        await admitter.stop().catch(() => undefined);
-        await sweeper.stop().catch(() => undefined);
-        monitor.stop();
-        await Promise.allSettled([tryonWorker.close(), webhookWorker.close()]);
-        await Promise.allSettled([webhookQueue.close(), tryonQueue.close()]);
-        storage.close();
-        await dispatcher.close().catch(() => undefined);
-        await Promise.allSettled([redis.quit(), bullConnection.quit()]);
-        logger.info('worker stopped');
-      })();
-      return closing;
+function startWebhookWorker(
+  config: Config,
+  services: Services,
+  options: StartWorkerOptions,
+  logger: Logger,
+): Worker<WebhookJobData> {
+  const worker = new Worker<WebhookJobData>(
+    QUEUES.webhooks,
+    createWebhookProcessor({
+      operations: services.operations,
+      masterSecret: services.masterSecret,
+      dispatcher: services.dispatcher,
+      timeoutMs: config.webhooks.timeoutMs,
+      logger,
+    }),
+    {
+      connection: services.bullConnection,
+      prefix: config.prefix,
+      concurrency: options.webhookConcurrency ?? 20,
+      autorun: false,
+      ...crashRecovery(config),
+      settings: {
+        backoffStrategy: (attemptsMade: number) =>
+          webhookRetryDelay(config.webhooks.retryScheduleMs, attemptsMade),
+      },
     },
-  };
+  );
+  logFailures(worker, logger);
+  return worker;
+}
+
+function logFailures(worker: Worker, logger: Logger): void {
+  worker.on('error', (error) => logger.error({ err: error, queue: worker.name }, 'worker error'));
+  worker.on('failed', (job, error) => {
+    if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
+      logger.warn({ err: error, jobId: job.id, queue: worker.name }, 'job failed for good');
+    }
+  });
 }

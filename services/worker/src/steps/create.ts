@@ -1,0 +1,119 @@
+import type { CreateTaskInput } from '@tryon/fitroom-client';
+import type { TryonJobData } from '@tryon/domain';
+import type { ItemRecord } from '@tryon/records';
+import { firstPollDelayMs } from '@tryon/scheduling';
+import type { PooledKey } from '@tryon/fitroom-gateway';
+import { loadPrepared } from '../prepare.js';
+import type { Step, StepEnv, StepOutcome, StepRun } from './step.js';
+
+type PreparedImage = NonNullable<Awaited<ReturnType<typeof loadPrepared>>>;
+type Inputs = NonNullable<TryonJobData['inputs']>;
+
+/**
+ * Create: once admitted to a key, one FitRoom task for the item. The task id is saved to the job
+ * before anything else (inside the pool's create gate), so a crash resumes polling this task
+ * instead of paying for another.
+ */
+export const createStep: Step = async (env, run) => {
+  const { item } = run;
+  const { deps, finisher } = env;
+  let data = run.data;
+  const inputs = data.inputs;
+  if (!inputs) return { next: { ...data, step: 'prepare' } };
+  // Wait in line until admitted: the admitter promotes this job when a key has room.
+  const assigned = data.budgetKey ?? (await deps.admission.assignedKey(item.id));
+  if (!assigned) return lineUp(env, item);
+  const key = deps.pool.byBudgetKey(assigned);
+  if (!key) {
+    // Admitted to a key this process does not have (config changed): line up again.
+    await finisher.releaseSlot(item.id);
+    return { next: { ...data, budgetKey: undefined } };
+  }
+  run.budgetKey = key.budgetKey;
+  const started = await deps.records.transition(item, ['queued', 'running'], 'running');
+  if (!started.changed) {
+    await finisher.releaseSlot(item.id);
+    return { done: 'cancelled' };
+  }
+  if (data.budgetKey !== key.budgetKey)
+    data = await run.save({ ...data, budgetKey: key.budgetKey });
+  const images = await loadInputs(env, inputs);
+  if (!images) {
+    // A prepared input vanished (storage cleaned up): prepare it again.
+    return { next: { ...data, step: 'prepare', inputs: undefined } };
+  }
+  return createTask(env, run, data, key, images);
+};
+
+/** Creates the task, records it, and plans the first poll. */
+async function createTask(
+  env: StepEnv,
+  run: StepRun,
+  data: TryonJobData,
+  key: PooledKey,
+  images: PreparedImage[],
+): Promise<StepOutcome> {
+  const { item } = run;
+  const { deps } = env;
+  const created = await deps.pool.createTask(key, createInput(item, images), (task) =>
+    run.save({
+      ...data,
+      step: 'poll',
+      taskId: task.task_id,
+      budgetKey: key.budgetKey,
+      taskCreatedAt: Date.now(),
+      polls: 0,
+    }),
+  );
+  await deps.records.updateItem(item.id, {
+    fitroom_task_id: created.task_id,
+    attempts: item.attempts + 1,
+  });
+  await deps.operations.taskStarted(item.id, created.task_id);
+  const estimate = deps.durations.estimate(item.hd_mode ? 'hd' : 'normal');
+  return {
+    delayMs: firstPollDelayMs(deps.pollPolicy, estimate, deps.utilization(key.budgetKey)),
+  };
+}
+
+/**
+ * Back in line without a key (first time, or after losing one to a 401/402): queued again, as
+ * admission only takes queued items (and cancel may take it: it has no task).
+ */
+async function lineUp(env: StepEnv, item: ItemRecord): Promise<StepOutcome> {
+  const { records } = env.deps;
+  if (item.status === 'running') await records.transition(item, ['running'], 'queued');
+  const batch = await records.getBatch(item.batch_id);
+  return {
+    park: {
+      id: item.id,
+      batchId: item.batch_id,
+      tenantId: item.tenant_id,
+      priority: batch?.priority ?? 0,
+    },
+  };
+}
+
+/** The prepared images, or null when one of them is no longer stored. */
+async function loadInputs(env: StepEnv, inputs: Inputs): Promise<PreparedImage[] | null> {
+  const keys = [inputs.model, inputs.cloth, inputs.lowerCloth].filter(
+    (k): k is string => k !== undefined,
+  );
+  const loaded = await Promise.all(keys.map((k) => loadPrepared(k, env.deps.storage)));
+  const images = loaded.filter((image) => image !== null);
+  return images.length < keys.length ? null : images;
+}
+
+function createInput(item: ItemRecord, images: PreparedImage[]): CreateTaskInput {
+  const [model, cloth, lowerCloth] = images;
+  if (item.cloth_type === 'combo') {
+    return {
+      clothType: 'combo',
+      model: model!,
+      cloth: cloth!,
+      lowerCloth: lowerCloth!,
+      hdMode: item.hd_mode,
+    };
+  }
+  return { clothType: item.cloth_type, model: model!, cloth: cloth!, hdMode: item.hd_mode };
+}

@@ -1,0 +1,113 @@
+import type { Task } from '@tryon/fitroom-client';
+import type { TryonJobData } from '@tryon/domain';
+import { nextPollDelayMs } from '@tryon/scheduling';
+import { isTaskGone } from '../error-policy.js';
+import type { PooledKey } from '@tryon/fitroom-gateway';
+import { ItemFailure, type Step, type StepEnv, type StepOutcome, type StepRun } from './step.js';
+
+type TaskIn<S extends Task['status']> = Extract<Task, { status: S }>;
+
+/**
+ * Poll: reads the task once. Done: on to store. FAILED: re-created (up to the configured number
+ * of tasks). Otherwise: polled again later, at a time the poll planner picks.
+ */
+export const pollStep: Step = async (env, run) => {
+  const { data } = run;
+  const key = data.budgetKey ? env.deps.pool.byBudgetKey(data.budgetKey) : undefined;
+  if (!key || !data.taskId) {
+    // The key that made the task is gone from the config: the task cannot be read.
+    return { next: { ...data, step: 'create', taskId: undefined, budgetKey: undefined } };
+  }
+  run.budgetKey = key.budgetKey;
+  const task = await readTask(key, data.taskId);
+  const polls = (data.polls ?? 0) + 1;
+  if (task.status === 'COMPLETED') return completed(env, run, task, polls);
+  if (task.status === 'FAILED') return failed(env, run, task, polls);
+  return pollAgain(env, run, task, key, polls);
+};
+
+/** The task, or a FAILED one when FitRoom no longer knows it (it is then re-created). */
+async function readTask(key: PooledKey, taskId: string): Promise<Task> {
+  try {
+    return await key.client.getTask(taskId);
+  } catch (error) {
+    if (!isTaskGone(error)) throw error;
+    return { task_id: taskId, status: 'FAILED', error: 'FitRoom no longer knows this task' };
+  }
+}
+
+async function completed(
+  env: StepEnv,
+  run: StepRun,
+  task: TaskIn<'COMPLETED'>,
+  polls: number,
+): Promise<StepOutcome> {
+  const { deps, finisher } = env;
+  // FitRoom is done with it: the slot goes to the next item while we download.
+  await finisher.releaseSlot(run.item.id);
+  if (task.created_at !== undefined && task.completed_at !== undefined) {
+    await deps.durations.observe(taskMode(run), task.created_at, task.completed_at);
+  }
+  return { next: { ...run.data, step: 'store', polls, downloadUrl: task.download_signed_url } };
+}
+
+async function failed(
+  env: StepEnv,
+  run: StepRun,
+  task: TaskIn<'FAILED'>,
+  polls: number,
+): Promise<StepOutcome> {
+  const { data, item } = run;
+  // The item keeps its slot (and key) for the next task, if it gets one.
+  const failedTasks = (data.failedTasks ?? 0) + 1;
+  await env.deps.operations.taskEnded(item.id);
+  if (failedTasks > env.deps.failedTaskRetries) {
+    throw new ItemFailure({
+      code: 'fitroom_task_failed',
+      message: `FitRoom task ${data.taskId} failed: ${task.error || 'no reason given'} (after ${failedTasks} tasks)`,
+    });
+  }
+  const recreate: TryonJobData = {
+    ...data,
+    step: 'create',
+    taskId: undefined,
+    budgetKey: undefined,
+    failedTasks,
+    polls,
+  };
+  return { next: recreate };
+}
+
+function pollAgain(
+  env: StepEnv,
+  run: StepRun,
+  task: TaskIn<'CREATED' | 'PROCESSING'>,
+  key: PooledKey,
+  polls: number,
+): StepOutcome {
+  const { deps } = env;
+  const { data } = run;
+  const createdAt = data.taskCreatedAt ?? Date.now();
+  const elapsedMs = Date.now() - createdAt;
+  if (elapsedMs > deps.taskTimeoutMs) {
+    throw new ItemFailure({
+      code: 'fitroom_task_timeout',
+      message: `FitRoom task ${data.taskId} was still ${task.status} ${Math.round(elapsedMs / 1000)} s after it was created`,
+    });
+  }
+  const delayMs = nextPollDelayMs(
+    deps.pollPolicy,
+    deps.durations.estimate(taskMode(run)),
+    {
+      status: task.status,
+      progress: task.status === 'PROCESSING' ? task.progress : 0,
+      elapsedMs: Date.now() - createdAt,
+    },
+    deps.utilization(key.budgetKey),
+  );
+  return { delayMs, data: { ...data, polls } };
+}
+
+function taskMode(run: StepRun): 'hd' | 'normal' {
+  return run.item.hd_mode ? 'hd' : 'normal';
+}
