@@ -65,6 +65,9 @@ export interface Config {
      * at most this many tasks twice.
      */
     createsInFlight: number;
+    /** The worker's /healthz, /readyz and /metrics listen here. */
+    httpHost: string;
+    httpPort: number;
   };
   /** Days a finished batch's records (batch, items, counts, deliveries) stay in Redis. */
   retentionDays: number;
@@ -180,6 +183,8 @@ export function loadConfig(env: Env = process.env): Config {
       retryBackoffMs: read.int('TRYON_RETRY_BACKOFF_MS', 2_000, 1, 600_000),
       sweepIntervalMs: read.int('WORKER_SWEEP_INTERVAL_MS', 60_000, 100, 86_400_000),
       createsInFlight: read.int('WORKER_CREATES_IN_FLIGHT', 1, 1, 1_000),
+      httpHost: read.string('WORKER_HTTP_HOST', '127.0.0.1'),
+      httpPort: read.int('WORKER_HTTP_PORT', 3002, 0, 65_535),
     },
     retentionDays: read.int('RETENTION_DAYS', 30, 1, 3_650),
     api: {
