@@ -18,6 +18,8 @@ import { Admitter } from './admitter.js';
 import { BatchSettler } from './batch-settler.js';
 import { BudgetMonitor } from './budget-monitor.js';
 import { FitRoomPool } from './fitroom-pool.js';
+import type { WorkerProbes } from './http-server.js';
+import { WorkerMetrics } from './metrics.js';
 import { configureImageLibrary } from './prepare.js';
 import { ResultCache } from './result-cache.js';
 import { Sweeper, endedJobReason } from './sweeper.js';
@@ -32,6 +34,9 @@ export interface StartWorkerOptions {
 
 export interface RunningWorker {
   logger: Logger;
+  metrics: WorkerMetrics;
+  /** What /healthz, /readyz and /metrics report (http-server.ts). */
+  probes: WorkerProbes;
   /** Stops taking jobs, lets running steps finish, then closes connections. Idempotent. */
   close(): Promise<void>;
 }
@@ -85,6 +90,22 @@ export async function startWorker(
     logger,
   );
   await monitor.start();
+  const jobsRunning: Record<string, number> = { [QUEUES.tryon]: 0, [QUEUES.webhooks]: 0 };
+  const metrics = new WorkerMetrics({
+    limiter,
+    budgetKeys: pool.keys.map((k) => k.budgetKey),
+    jobsRunning: () => ({ ...jobsRunning }),
+  });
+  const counted =
+    <J, R>(queue: string, processor: (job: J, token?: string) => Promise<R>) =>
+    async (job: J, token?: string): Promise<R> => {
+      jobsRunning[queue] = (jobsRunning[queue] ?? 0) + 1;
+      try {
+        return await processor(job, token);
+      } finally {
+        jobsRunning[queue] = (jobsRunning[queue] ?? 1) - 1;
+      }
+    };
   const durations = new DurationModel({
     redis,
     prefix: config.prefix,
@@ -163,7 +184,7 @@ export async function startWorker(
     onBatchFinished: (batchId) => settler.settleOrLeave(batchId),
     logger,
   });
-  const tryonWorker = new Worker<TryonJobData>(QUEUES.tryon, processTryon, {
+  const tryonWorker = new Worker<TryonJobData>(QUEUES.tryon, counted(QUEUES.tryon, processTryon), {
     connection: bullConnection,
     prefix: config.prefix,
     concurrency: config.worker.concurrency,
@@ -176,13 +197,17 @@ export async function startWorker(
   });
   const webhookWorker = new Worker<WebhookJobData>(
     QUEUES.webhooks,
-    createWebhookProcessor({
-      operations,
-      masterSecret,
-      dispatcher,
-      timeoutMs: config.webhooks.timeoutMs,
-      logger,
-    }),
+    counted(
+      QUEUES.webhooks,
+      createWebhookProcessor({
+        operations,
+        masterSecret,
+        dispatcher,
+        timeoutMs: config.webhooks.timeoutMs,
+        onDelivered: (ok) => metrics.webhookDelivery(ok ? 'delivered' : 'failed'),
+        logger,
+      }),
+    ),
     {
       connection: bullConnection,
       prefix: config.prefix,
@@ -242,8 +267,19 @@ export async function startWorker(
   );
 
   let closing: Promise<void> | null = null;
+  const health = () => ({
+    redis: redis.status === 'ready' && bullConnection.status === 'ready',
+    tryonLoop: tryonWorker.isRunning(),
+    webhookLoop: webhookWorker.isRunning(),
+  });
   return {
     logger,
+    metrics,
+    probes: {
+      registry: metrics.registry,
+      health,
+      readiness: () => ({ ...health(), open: closing === null }),
+    },
     close() {
       closing ??= (async () => {
         // Each step on its own, so one failure does not skip the rest.
