@@ -3,7 +3,7 @@ import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', 'data/**', '.tmp/**', 'coverage/**'] },
+  { ignores: ['**/node_modules/**', 'data/**', '.tmp/**', 'coverage/**', '**/dist/**', 'out/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

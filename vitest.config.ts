@@ -1,8 +1,5 @@
 import { defineConfig } from 'vitest/config';
 
-// The AWS SDK warns about Node 20 on every import; the warning is known and not actionable here.
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-
 export default defineConfig({
   test: {
     include: [

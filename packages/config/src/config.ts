@@ -65,6 +65,9 @@ export interface Config {
      * at most this many tasks twice.
      */
     createsInFlight: number;
+    /** The worker's /healthz, /readyz and /metrics listen here. */
+    httpHost: string;
+    httpPort: number;
   };
   /** Days a finished batch's records (batch, items, counts, deliveries) stay in Redis. */
   retentionDays: number;
@@ -208,6 +211,8 @@ function readWorker(read: EnvReader): Config['worker'] {
     retryBackoffMs: read.int('TRYON_RETRY_BACKOFF_MS', 2_000, 1, 600_000),
     sweepIntervalMs: read.int('WORKER_SWEEP_INTERVAL_MS', 60_000, 100, 86_400_000),
     createsInFlight: read.int('WORKER_CREATES_IN_FLIGHT', 1, 1, 1_000),
+    httpHost: read.string('WORKER_HTTP_HOST', '127.0.0.1'),
+    httpPort: read.int('WORKER_HTTP_PORT', 3002, 0, 65_535),
   };
 }
 

@@ -36,6 +36,7 @@ export function serviceEnv(options: ServiceEnvOptions): Record<string, string> {
     QUEUE_PREFIX: options.prefix,
     HOST: '127.0.0.1',
     PORT: '0',
+    WORKER_HTTP_PORT: '0',
     LOG_LEVEL: 'warn',
     FITROOM_BASE_URL: options.simUrl,
     FITROOM_API_KEYS: options.apiKeys.join(','),

@@ -10,6 +10,8 @@ export interface WebhookDeps {
   masterSecret: string;
   dispatcher: Dispatcher;
   timeoutMs: number;
+  /** Told the outcome of every attempt (metrics). */
+  onDelivered?: (ok: boolean) => void;
   logger: Logger;
 }
 
@@ -34,6 +36,7 @@ export function createWebhookProcessor(deps: WebhookDeps) {
       dispatcher: deps.dispatcher,
       timeoutMs: deps.timeoutMs,
     });
+    deps.onDelivered?.(result.ok);
     await deps.operations.recordDelivery(batchId, {
       event_id: eventId,
       type: event.type,

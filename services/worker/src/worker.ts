@@ -1,4 +1,4 @@
-import { Worker } from 'bullmq';
+import { Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '@tryon/config';
 import { QUEUES, type TryonJobData, type WebhookJobData } from '@tryon/domain';
@@ -23,6 +23,8 @@ import { configureImageLibrary } from './prepare.js';
 import { ResultCache } from './result-cache.js';
 import { Sweeper, endedJobReason } from './sweeper.js';
 import { createTryonProcessor } from './tryon-processor.js';
+import type { WorkerProbes } from './http-server.js';
+import { WorkerMetrics } from './metrics.js';
 import { createWebhookProcessor } from './webhook-processor.js';
 
 export interface StartWorkerOptions {
@@ -33,6 +35,9 @@ export interface StartWorkerOptions {
 
 export interface RunningWorker {
   logger: Logger;
+  metrics: WorkerMetrics;
+  /** What /healthz, /readyz and /metrics report (http-server.ts). */
+  probes: WorkerProbes;
   /** Stops taking jobs, lets running steps finish, then closes connections. Idempotent. */
   close(): Promise<void>;
 }
@@ -53,9 +58,18 @@ export async function startWorker(
     options.logger ?? createLogger({ service: 'tryon-worker', level: config.logLevel });
   const services = await connectServices(config, logger);
   const scheduling = await startScheduling(config, services, logger);
+  const jobs = new JobsRunning();
+  const metrics = new WorkerMetrics({
+    limiter: services.limiter,
+    budgetKeys: services.pool.keys.map((k) => k.budgetKey),
+    jobsRunning: () => jobs.snapshot(),
+  });
   const processTryon = createTryonProcessor(tryonDeps(config, services, scheduling, logger));
-  const tryonWorker = startTryonWorker(config, services, processTryon, logger);
-  const webhookWorker = startWebhookWorker(config, services, options, logger);
+  const tryonWorker = startTryonWorker(config, services, jobs.counted(QUEUES.tryon, processTryon), {
+    abandon: (itemId, jobId, reason) => processTryon.abandon(itemId, jobId, reason),
+    logger,
+  });
+  const webhookWorker = startWebhookWorker(config, services, options, { jobs, metrics, logger });
   const sweeper = new Sweeper({
     redis: services.redis,
     prefix: config.prefix,
@@ -85,8 +99,19 @@ export async function startWorker(
   );
 
   let closing: Promise<void> | null = null;
+  const health = () => ({
+    redis: services.redis.status === 'ready' && services.bullConnection.status === 'ready',
+    tryonLoop: tryonWorker.isRunning(),
+    webhookLoop: webhookWorker.isRunning(),
+  });
   return {
     logger,
+    metrics,
+    probes: {
+      registry: metrics.registry,
+      health,
+      readiness: () => ({ ...health(), open: closing === null }),
+    },
     close() {
       closing ??= (async () => {
         // Each step on its own, so one failure does not skip the rest.
@@ -267,8 +292,8 @@ function crashRecovery(config: Config) {
 function startTryonWorker(
   config: Config,
   services: Services,
-  processTryon: TryonProcessor,
-  logger: Logger,
+  processTryon: (job: Job<TryonJobData>, token?: string) => Promise<unknown>,
+  { abandon, logger }: { abandon: TryonProcessor['abandon']; logger: Logger },
 ): Worker<TryonJobData> {
   const worker = new Worker<TryonJobData>(QUEUES.tryon, processTryon, {
     connection: services.bullConnection,
@@ -286,11 +311,9 @@ function startTryonWorker(
   // worker): the item fails with a reason instead of staying open. The sweep is the net under this.
   worker.on('failed', (job, error) => {
     if (!job?.finishedOn || job.id === undefined) return;
-    processTryon
-      .abandon(job.data.itemId, job.id, endedJobReason(error.message))
-      .catch((abandonError: unknown) =>
-        logger.warn({ err: abandonError, jobId: job.id }, 'could not fail the item of a dead job'),
-      );
+    abandon(job.data.itemId, job.id, endedJobReason(error.message)).catch((abandonError: unknown) =>
+      logger.warn({ err: abandonError, jobId: job.id }, 'could not fail the item of a dead job'),
+    );
   });
   return worker;
 }
@@ -299,17 +322,21 @@ function startWebhookWorker(
   config: Config,
   services: Services,
   options: StartWorkerOptions,
-  logger: Logger,
+  { jobs, metrics, logger }: { jobs: JobsRunning; metrics: WorkerMetrics; logger: Logger },
 ): Worker<WebhookJobData> {
   const worker = new Worker<WebhookJobData>(
     QUEUES.webhooks,
-    createWebhookProcessor({
-      operations: services.operations,
-      masterSecret: services.masterSecret,
-      dispatcher: services.dispatcher,
-      timeoutMs: config.webhooks.timeoutMs,
-      logger,
-    }),
+    jobs.counted(
+      QUEUES.webhooks,
+      createWebhookProcessor({
+        operations: services.operations,
+        masterSecret: services.masterSecret,
+        dispatcher: services.dispatcher,
+        timeoutMs: config.webhooks.timeoutMs,
+        onDelivered: (ok) => metrics.webhookDelivery(ok ? 'delivered' : 'failed'),
+        logger,
+      }),
+    ),
     {
       connection: services.bullConnection,
       prefix: config.prefix,
@@ -333,4 +360,24 @@ function logFailures(worker: Worker, logger: Logger): void {
       logger.warn({ err: error, jobId: job.id, queue: worker.name }, 'job failed for good');
     }
   });
+}
+
+/** Jobs this process is running now, per queue (the worker's /metrics). */
+class JobsRunning {
+  private readonly running: Record<string, number> = { [QUEUES.tryon]: 0, [QUEUES.webhooks]: 0 };
+
+  snapshot(): Record<string, number> {
+    return { ...this.running };
+  }
+
+  counted<J, R>(queue: string, processor: (job: J, token?: string) => Promise<R>) {
+    return async (job: J, token?: string): Promise<R> => {
+      this.running[queue] = (this.running[queue] ?? 0) + 1;
+      try {
+        return await processor(job, token);
+      } finally {
+        this.running[queue] = (this.running[queue] ?? 1) - 1;
+      }
+    };
+  }
 }

@@ -8,7 +8,7 @@ import { createTryonQueue, redisConnection, tryonJob } from '@tryon/queues';
 import { Records, type NewItem } from '@tryon/records';
 import { createStorage, type Storage } from '@tryon/storage';
 import { createTestBucket, makeImage, serviceEnv, uniqueId } from '@tryon/testing';
-import { startWorker } from '../src/index.js';
+import { startWorker, type RunningWorker } from '../src/index.js';
 
 /** Stores an image the way POST /v1/assets does: content-addressed bytes plus the asset record. */
 export async function storeAsset(
@@ -67,6 +67,7 @@ export interface InProcessStack {
   config: Config;
   records: Records;
   storage: Storage;
+  worker: RunningWorker;
   close(): Promise<void>;
 }
 
@@ -100,6 +101,7 @@ export async function startWorkerStack(
     config,
     records: new Records(redis, config.prefix),
     storage,
+    worker,
     async close() {
       await worker.close();
       storage.close();
