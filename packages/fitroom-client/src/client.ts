@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { PassThrough } from 'node:stream';
-import { request, type Dispatcher, type FormData as UndiciFormData } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import {
   FitRoomDownloadExpiredError,
   FitRoomInvalidResponseError,
@@ -9,7 +9,7 @@ import {
   type FitRoomErrorOperation,
   type FitRoomOperation,
 } from './errors';
-import { buildForm, type FormFields } from './multipart';
+import { buildForm, encodeForm, type FormFields } from './multipart';
 import {
   MAX_ERROR_BODY_BYTES,
   MAX_JSON_BODY_BYTES,
@@ -259,7 +259,7 @@ export class FitRoomClient {
     signal?.throwIfAborted();
     const timeoutMs = positive(options.timeoutMs, this.timeoutMs, 'timeoutMs');
     // Build the body before taking a token: a slow Blob must not hold a limiter slot.
-    const form = fields === undefined ? undefined : await buildForm(fields);
+    const form = fields === undefined ? undefined : await encodeForm(await buildForm(fields));
 
     const release = await this.#beforeRequest?.({
       operation,
@@ -276,9 +276,12 @@ export class FitRoomClient {
       signal?.throwIfAborted();
       const response = await request(`${this.baseUrl}${path}`, {
         method,
-        headers: { 'x-api-key': this.#apiKey, accept: 'application/json' },
-        // undici sends Node's FormData as it is; only its type is undici's own class.
-        ...(form ? { body: form as unknown as UndiciFormData } : {}),
+        headers: {
+          'x-api-key': this.#apiKey,
+          accept: 'application/json',
+          ...(form ? { 'content-type': form.contentType } : {}),
+        },
+        ...(form ? { body: form.body } : {}),
         signal: limit.signal,
         headersTimeout: timeoutMs,
         bodyTimeout: timeoutMs,

@@ -1,4 +1,3 @@
-// Node's own FormData and Blob: undici 7's FormData cannot stream a body on Node 24 ("action is not a function").
 import { MEDIA_TYPES, extensionForContentType, type MediaExtension } from '@tryon/domain';
 import type { ImageInput } from './types';
 
@@ -98,4 +97,17 @@ export async function buildForm(fields: FormFields): Promise<FormData> {
     }
   }
   return form;
+}
+
+/**
+ * The form as the bytes of a multipart body and its content type. undici 7's `request` cannot
+ * send a FormData whose class is not its own (Node 24's global one: "action is not a function"),
+ * so the body is encoded by Node's own Response; with its length known, FitRoom gets a
+ * Content-Length rather than a chunked upload.
+ */
+export async function encodeForm(form: FormData): Promise<{ body: Buffer; contentType: string }> {
+  const encoded = new Response(form);
+  const contentType = encoded.headers.get('content-type');
+  if (contentType === null) throw new Error('a multipart form without a content type');
+  return { body: Buffer.from(await encoded.arrayBuffer()), contentType };
 }

@@ -1,13 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
-import { InputCheckCache, inputCheckCacheKey, type InputCheckKind } from '@tryon/records';
+import { InputCheckCache, type InputCheckKind } from '@tryon/records';
+import { RedisKeys, releaseLock, tryLock } from '@tryon/redis';
 
 /** How often a caller waiting for another process's check of the same image looks at the cache. */
 const FOLLOWER_POLL_MS = 25;
-
-/** Compare-and-delete: a lock is released only by the caller that holds it. */
-const UNLOCK = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 export interface CrossProcessLock {
   /** How long the lock lives: longer than the holder can take to get its answer. */
@@ -42,7 +39,7 @@ export class InputCheckFlights {
     ask: () => Promise<T>,
     lock?: CrossProcessLock,
   ): Promise<T> {
-    const key = inputCheckCacheKey(this.prefix, kind, sha256);
+    const key = new RedisKeys(this.prefix).inputCheck(kind, sha256);
     const pending = this.inProcess.get(key);
     if (pending) return pending as Promise<T>;
     const run = (
@@ -66,18 +63,18 @@ export class InputCheckFlights {
     ask: () => Promise<T>,
     lock: CrossProcessLock,
   ): Promise<T> {
-    const lockKey = `${inputCheckCacheKey(this.prefix, kind, sha256)}:lock`;
+    const lockKey = new RedisKeys(this.prefix).inputCheckLock(kind, sha256);
     const deadline = Date.now() + lock.lockMs;
     for (;;) {
       const hit = await this.cache.get<T>(kind, sha256);
       if (hit !== null) return hit;
-      const token = randomUUID();
-      if ((await this.redis.set(lockKey, token, 'PX', lock.lockMs, 'NX')) === 'OK') {
+      const token = await tryLock(this.redis, lockKey, lock.lockMs);
+      if (token !== null) {
         try {
           // answered between our read and the lock?
           return await this.cached(kind, sha256, ask);
         } finally {
-          await this.redis.eval(UNLOCK, 1, lockKey, token).catch(() => undefined);
+          await releaseLock(this.redis, lockKey, token).catch(() => undefined);
         }
       }
       // Another process is checking this image: wait for its answer (or for its lock to go).

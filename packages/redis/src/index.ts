@@ -6,3 +6,4 @@ export {
   type ScriptArg,
   type ScriptSpec,
 } from './script.js';
+export { releaseLock, tryLock } from './lock.js';

@@ -1,6 +1,6 @@
 import { openAsBlob } from 'node:fs';
 import { basename } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   contentTypeForName,
@@ -12,7 +12,7 @@ import {
   type ItemsPage,
   type ItemStatus,
 } from '@tryon/domain';
-import { Agent, request, type Dispatcher, type FormData as UndiciFormData } from 'undici';
+import { Agent, request, type Dispatcher } from 'undici';
 import { ApiError, CliError, NetworkError } from './errors.js';
 
 /**
@@ -269,13 +269,15 @@ export class TryonClient {
   private async once(call: Call, what: string): Promise<Dispatcher.ResponseData> {
     const headers: Record<string, string> = { accept: 'application/json', ...call.headers };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
-    let body: string | UndiciFormData | undefined;
+    let body: string | Readable | undefined;
     if (call.json !== undefined) {
       headers['content-type'] = 'application/json';
       body = JSON.stringify(call.json);
     } else if (call.form) {
-      // Node's own FormData: undici 7's cannot stream a body on Node 24; undici sends Node's as it is.
-      body = (await call.form()) as unknown as UndiciFormData;
+      // Encoded by Node's own Response: undici 7's request cannot send Node 24's FormData.
+      const encoded = new Response(await call.form());
+      headers['content-type'] = encoded.headers.get('content-type') ?? 'multipart/form-data';
+      body = encoded.body ? Readable.fromWeb(encoded.body) : undefined;
     }
     let response: Dispatcher.ResponseData;
     try {
