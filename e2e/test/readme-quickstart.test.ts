@@ -25,8 +25,11 @@ afterAll(async () => {
 
 describe("the README's quick start, as a newcomer follows it", () => {
   it('pnpm start, then the curl commands submit a batch whose items complete', async () => {
-    const [startBlock, curlBlock] = await quickStartBlocks();
-    expect(startBlock?.trim().split('\n')).toEqual(['pnpm install', 'pnpm start']);
+    // The block before (if any) only fetches Node 24 for an older machine; this test runs on it.
+    const blocks = await quickStartBlocks();
+    const start = blocks.findIndex((block) => block.trim() === 'pnpm install\npnpm start');
+    expect(start).toBeGreaterThanOrEqual(0);
+    const curlBlock = blocks[start + 1];
     expect(curlBlock).toContain('/v1/batches');
 
     // `pnpm start` exactly, on a free port and this test's own Redis prefix and data dir.
