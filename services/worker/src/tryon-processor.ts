@@ -26,16 +26,28 @@ type TryonJob = Job<TryonJobData>;
  * a job that resumes where it stopped.
  */
 export function createTryonProcessor(deps: TryonDeps) {
-  const finisher = new ItemFinisher(deps);
-  const env: StepEnv = { deps, finisher };
+  const driver = new TryonDriver(deps);
+  return Object.assign((job: TryonJob, token?: string) => driver.process(job, token), {
+    abandon: driver.finisher.abandon.bind(driver.finisher),
+  });
+}
 
-  async function processTryon(job: TryonJob, token?: string): Promise<TryonOutcome> {
-    const item = await deps.records.getItem(job.data.itemId);
+class TryonDriver {
+  readonly finisher: ItemFinisher;
+  private readonly env: StepEnv;
+
+  constructor(private readonly deps: TryonDeps) {
+    this.finisher = new ItemFinisher(deps);
+    this.env = { deps, finisher: this.finisher };
+  }
+
+  async process(job: TryonJob, token?: string): Promise<TryonOutcome> {
+    const item = await this.deps.records.getItem(job.data.itemId);
     if (!item) return 'item_gone';
     if (tryonJobId(item.id, item.run) !== job.id) return 'stale_run';
     if (item.status === 'cancelled') return 'cancelled';
     if (item.status === 'completed' || item.status === 'failed') {
-      await finisher.reemitAfterCrash(item);
+      await this.finisher.reemitAfterCrash(item);
       return 'already_finished';
     }
     const run: StepRun = {
@@ -49,17 +61,17 @@ export function createTryonProcessor(deps: TryonDeps) {
       budgetKey: job.data.budgetKey,
     };
     try {
-      return await runSteps(job, token, run);
+      return await this.runSteps(job, token, run);
     } catch (error) {
       if (error instanceof DelayedError) throw error;
-      return handleError(job, token, run, error);
+      return this.handleError(job, token, run, error);
     }
   }
 
   /** Runs steps until one waits or ends the job. */
-  async function runSteps(job: TryonJob, token: string | undefined, run: StepRun) {
+  private async runSteps(job: TryonJob, token: string | undefined, run: StepRun) {
     for (;;) {
-      const outcome: StepOutcome = await STEPS[run.data.step](env, run);
+      const outcome: StepOutcome = await STEPS[run.data.step](this.env, run);
       if ('next' in outcome) {
         run.data = await run.save(outcome.next);
       } else if ('delayMs' in outcome) {
@@ -67,8 +79,8 @@ export function createTryonProcessor(deps: TryonDeps) {
         return delay(job, token, outcome.delayMs);
       } else if ('park' in outcome) {
         // Delayed first, then parked: a promotion right after parking finds the job delayed.
-        await job.moveToDelayed(Date.now() + deps.parkRecheckMs, token);
-        await deps.admission.park(outcome.park);
+        await job.moveToDelayed(Date.now() + this.deps.parkRecheckMs, token);
+        await this.deps.admission.park(outcome.park);
         throw new DelayedError();
       } else {
         return outcome.done;
@@ -76,36 +88,37 @@ export function createTryonProcessor(deps: TryonDeps) {
     }
   }
 
-  async function handleError(
+  private async handleError(
     job: TryonJob,
     token: string | undefined,
     run: StepRun,
     error: unknown,
   ): Promise<TryonOutcome> {
-    const step = job.data.step;
     const decision: ErrorAction = errorAction(error, {
-      step,
+      step: job.data.step,
       attemptsMade: job.attemptsMade,
-      pausedRecheckMs: deps.pausedRecheckMs,
-      parkRecheckMs: deps.parkRecheckMs,
+      pausedRecheckMs: this.deps.pausedRecheckMs,
+      parkRecheckMs: this.deps.parkRecheckMs,
     });
     switch (decision.action) {
       case 'fail_item':
-        await finisher.finish(run.item, 'failed', decision.reason);
+        await this.finisher.finish(run.item, 'failed', decision.reason);
         return 'failed';
       case 'pause_key':
-        if (run.budgetKey) await deps.pool.keyProblem(run.budgetKey, decision.error, run.item.id);
-        if (decision.lineUpAgain) await giveKeyBack(job, run.item);
+        if (run.budgetKey) {
+          await this.deps.pool.keyProblem(run.budgetKey, decision.error, run.item.id);
+        }
+        if (decision.lineUpAgain) await this.giveKeyBack(job, run.item);
         return delay(job, token, decision.delayMs);
       case 'wait':
-        if (decision.lineUpAgain) await giveKeyBack(job, run.item);
+        if (decision.lineUpAgain) await this.giveKeyBack(job, run.item);
         return delay(job, token, decision.delayMs);
       case 'retry':
-        return retryOrFail(job, run, error, decision);
+        return this.retryOrFail(job, run, error, decision);
     }
   }
 
-  async function retryOrFail(
+  private async retryOrFail(
     job: TryonJob,
     run: StepRun,
     error: unknown,
@@ -113,13 +126,13 @@ export function createTryonProcessor(deps: TryonDeps) {
   ): Promise<TryonOutcome> {
     const { fitroomError } = decision;
     const step = job.data.step;
-    const log = deps.logger.child({
+    const log = this.deps.logger.child({
       jobId: job.id,
       itemId: run.item.id,
       batchId: run.item.batch_id,
     });
     if (fitroomError) {
-      await deps.operations.recordFitroomError({
+      await this.deps.operations.recordFitroomError({
         budgetKey: run.budgetKey ?? 'unknown',
         operation: fitroomError.operation ?? 'unknown',
         code: fitroomError.code,
@@ -138,24 +151,20 @@ export function createTryonProcessor(deps: TryonDeps) {
       throw error;
     }
     if (!fitroomError) log.error({ err: error, step }, 'step failed on its last attempt');
-    await finisher.finish(run.item, 'failed', decision.reason);
+    await this.finisher.finish(run.item, 'failed', decision.reason);
     return 'failed';
   }
 
   /** The key is out for long: the slot goes back and the item lines up for another key. */
-  async function giveKeyBack(job: TryonJob, item: ItemRecord): Promise<void> {
-    await finisher.releaseSlot(item.id);
+  private async giveKeyBack(job: TryonJob, item: ItemRecord): Promise<void> {
+    await this.finisher.releaseSlot(item.id);
     await job.updateData({ ...job.data, budgetKey: undefined });
   }
+}
 
-  async function delay(job: TryonJob, token: string | undefined, ms: number): Promise<never> {
-    await job.moveToDelayed(Date.now() + Math.max(0, Math.round(ms)), token);
-    throw new DelayedError();
-  }
-
-  return Object.assign(processTryon, {
-    abandon: finisher.abandon.bind(finisher),
-  });
+async function delay(job: TryonJob, token: string | undefined, ms: number): Promise<never> {
+  await job.moveToDelayed(Date.now() + Math.max(0, Math.round(ms)), token);
+  throw new DelayedError();
 }
 
 function isLastAttempt(job: TryonJob): boolean {
