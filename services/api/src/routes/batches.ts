@@ -81,7 +81,9 @@ function registerSubmit(app: BatchApp, deps: RouteDeps): void {
         });
       }
       const { batch, created } = await batches.submit(tenantId, request.body);
-      return reply.status(created ? 202 : 200).send(await eta.view(batch));
+      const answer = await eta.view(batch);
+      if (created && answer.eta) await deps.deadlines.promise(batch.id, answer.eta.seconds);
+      return reply.status(created ? 202 : 200).send(answer);
     },
   );
 }
