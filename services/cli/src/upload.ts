@@ -224,7 +224,16 @@ export async function hashFile(path: string): Promise<{ sha256: string; bytes: n
       bytes += (chunk as Buffer).length;
     }
   } catch (error) {
-    throw usageError(`${display(path)}: ${(error as Error).message}`, 'input_unreadable');
+    throw usageError(`${display(path)}: ${readProblem(error)}`, 'input_unreadable');
   }
   return { sha256: hash.digest('hex'), bytes };
+}
+
+/** Why a file could not be read, in words rather than an errno. */
+function readProblem(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === 'EACCES' || code === 'EPERM') return 'cannot be read (permission denied)';
+  if (code === 'ENOENT') return 'no such file';
+  if (code === 'EISDIR') return 'is a directory, not an image';
+  return `cannot be read: ${messageOf(error)}`;
 }
