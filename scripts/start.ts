@@ -7,13 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import closeWithGrace from 'close-with-grace';
 import { Redis } from 'ioredis';
 import { startApi, startBanner } from '@tryon/api';
-import {
-  ConfigError,
-  loadConfig,
-  portInUseMessage,
-  redactUrl,
-  type Config,
-} from '@tryon/config';
+import { ConfigError, loadConfig, portInUseMessage, redactUrl, type Config } from '@tryon/config';
 import { optionsFromEnv, startSim, type RunningSim } from '@tryon/fitroom-sim';
 import { startWorker } from '@tryon/worker';
 
@@ -78,7 +72,7 @@ try {
   // 0.0.0.0), and logs warnings only, so the banner below is what a person reads.
   let config = loadConfig({ HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...process.env });
   const redisChild = await ensureRedis(config);
-  if (redisChild) started.push({ close: async () => redisChild.kill() });
+  if (redisChild) started.push({ close: () => Promise.resolve(redisChild.kill()) });
   let sim: RunningSim | null = null;
   if (config.fitroom.apiKeys.length === 0) {
     const simOptions = optionsFromEnv(process.env);

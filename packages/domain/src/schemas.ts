@@ -170,7 +170,8 @@ export const Batch = Type.Object(
     retried_at: Nullable(
       Type.String({
         format: 'date-time',
-        description: 'When failed items were last queued again (null if never): time taken counts from here',
+        description:
+          'When failed items were last queued again (null if never): time taken counts from here',
       }),
     ),
     completed_at: Nullable(Timestamp),

@@ -1,4 +1,10 @@
-import { batchOutcome, type Batch, type BatchCounts, type BatchStatus, type ClothType } from '@tryon/domain';
+import {
+  batchOutcome,
+  type Batch,
+  type BatchCounts,
+  type BatchStatus,
+  type ClothType,
+} from '@tryon/domain';
 import { isoOf } from './item-codec.js';
 
 export interface NewItem {

@@ -198,7 +198,7 @@ export class Records {
   /** Ids of the tenant's newest batches whose name or id contains `needle` (lower case). */
   private async searchBatchIds(tenantId: string, needle: string, limit: number) {
     const found: string[] = [];
-    for (let start = 0; start < BATCH_SEARCH_SCAN && found.length < limit; ) {
+    for (let start = 0; start < BATCH_SEARCH_SCAN && found.length < limit;) {
       const ids = await this.redis.zrevrange(
         this.keys.tenantBatches(tenantId),
         start,

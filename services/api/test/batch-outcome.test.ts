@@ -31,7 +31,11 @@ async function submitted(n: number, extra: Record<string, unknown> = {}): Promis
 }
 
 async function items(batchId: string): Promise<Item[]> {
-  const res = await t.app.inject({ method: 'GET', url: `/v1/batches/${batchId}/items`, headers: acme });
+  const res = await t.app.inject({
+    method: 'GET',
+    url: `/v1/batches/${batchId}/items`,
+    headers: acme,
+  });
   return res.json<ItemsPage>().items;
 }
 
@@ -124,7 +128,15 @@ describe('outcome', () => {
     const res = await t.app.inject({ method: 'GET', url: '/docs/json' });
     const doc = res.json<{ components: { schemas: Record<string, { properties: object }> } }>();
     const batch = JSON.stringify(doc.components.schemas.BatchResponse!.properties);
-    for (const word of ['outcome', 'succeeded', 'partial', 'failed', 'cancelled', 'name', 'retried_at']) {
+    for (const word of [
+      'outcome',
+      'succeeded',
+      'partial',
+      'failed',
+      'cancelled',
+      'name',
+      'retried_at',
+    ]) {
       expect(batch).toContain(word);
     }
   });

@@ -73,7 +73,11 @@ describe('a webhook URL on a private network', () => {
   const item = { model: imageUrl('wh-m'), cloth: imageUrl('wh-c'), cloth_type: 'upper' };
 
   it('is refused with 422 naming WEBHOOK_ALLOW_PRIVATE_NETWORKS', async () => {
-    for (const url of ['http://localhost:4000/hook', 'https://127.0.0.1/hook', 'https://10.1.2.3/x']) {
+    for (const url of [
+      'http://localhost:4000/hook',
+      'https://127.0.0.1/hook',
+      'https://10.1.2.3/x',
+    ]) {
       const res = await t.app.inject({
         method: 'POST',
         url: '/v1/batches',

@@ -237,8 +237,7 @@ export async function checkImage(file: ReceivedFile): Promise<CheckedFile> {
       `${fileLabel(file)} is ${type ? type.mime : 'not a recognised image'}; JPEG, PNG and WebP are accepted`,
     );
   }
-  const invalid = (why: string) =>
-    new ApiError(422, 'invalid_image', `${fileLabel(file)} ${why}`);
+  const invalid = (why: string) => new ApiError(422, 'invalid_image', `${fileLabel(file)} ${why}`);
   let width: number;
   let height: number;
   try {

@@ -130,7 +130,9 @@ export async function cancel(ctx: Context, batchId: string): Promise<number> {
   const cancelled = Math.max(0, after.counts.cancelled - before.counts.cancelled);
   const { running } = after.counts;
   const finishing =
-    running > 0 ? `; ${plural(running, 'running item')} ${running === 1 ? 'finishes' : 'finish'}` : '';
+    running > 0
+      ? `; ${plural(running, 'running item')} ${running === 1 ? 'finishes' : 'finish'}`
+      : '';
   say(ctx, `${after.id}: ${plural(cancelled, 'queued item')} cancelled${finishing}`);
   return EXIT.ok;
 }

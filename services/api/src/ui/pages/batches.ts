@@ -48,7 +48,8 @@ export function batchRows(batches: Batch[], query?: string): SafeHtml {
 }
 
 export function batchesPage(batches: Batch[], query?: string): SafeHtml {
-  const refresh = `/ui?${new URLSearchParams({ partial: 'rows', ...(query && { q: query }) })}`;
+  const params = new URLSearchParams({ partial: 'rows', ...(query && { q: query }) });
+  const refresh = `/ui?${params.toString()}`;
   return html`<h1>Batches</h1>
     <form class="search" method="get" action="/ui" role="search">
       <input
