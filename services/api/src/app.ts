@@ -227,6 +227,8 @@ function registerRoutes(app: ApiApp, routeDeps: RouteDeps): void {
   // Its own scope: the admin token as a Bearer header or the dashboard's admin cookie.
   void app.register(queueBoardRoutes, routeDeps);
   void app.register(uiRoutes, { ...routeDeps, prefix: '/ui' });
+  // The first address a person opens: the dashboard.
+  app.get('/', { schema: { hide: true } }, (_request, reply) => reply.redirect('/ui', 302));
 }
 
 /** /v1: a tenant's token, then the per-tenant request limit, then the route. */
