@@ -50,10 +50,17 @@ export class FitRoomPool {
       budgetedKey({
         ...options,
         apiKey,
-        // A create waits for its place once it holds its token, so no key waits on another's budget.
+        // A create waits for its place once it holds its token, so no key waits on another's
+        // budget; the token's hold restarts when the place is found (see budgetedKey).
         afterToken: async ({ operation }) => {
           const call = operation === 'createTask' ? this.createCall.getStore() : undefined;
-          if (call) call.exit = await this.createGate.acquire();
+          if (!call) return undefined;
+          const exit = await this.createGate.acquire();
+          call.exit = exit;
+          return () => {
+            call.exit = undefined;
+            exit();
+          };
         },
       }),
     );
