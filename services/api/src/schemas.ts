@@ -1,5 +1,5 @@
 import { Type, type TSchema } from '@sinclair/typebox';
-import { BatchResponse, ErrorResponse } from '@tryon/domain';
+import { BatchResponse, Credits, ErrorResponse } from '@tryon/domain';
 import { DELIVERIES_MAX_LIMIT } from './limits.js';
 
 /**
@@ -126,6 +126,10 @@ export const BudgetStatus = Type.Object({
   paused: Type.Boolean(),
   paused_ms: Type.Integer({ description: 'How much longer the key is paused' }),
   paused_reason: Type.Union([Type.String(), Type.Null()]),
+  credits: Type.Object(Credits.properties, {
+    description:
+      'FitRoom credits this key spent (all processes, since first used): FitRoom charged between spent and spent + possibly_spent',
+  }),
 });
 
 export const FitroomErrorEntry = Type.Object({
