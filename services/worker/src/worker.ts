@@ -11,7 +11,7 @@ import {
   tryonRetryDelay,
 } from '@tryon/queues';
 import { RateLimiter } from '@tryon/rate-limiter';
-import { BatchRetention, Operations, Records } from '@tryon/records';
+import { BatchRetention, CreditBook, Operations, Records } from '@tryon/records';
 import { createStorage } from '@tryon/storage';
 import { Admission, DurationModel, defaultPollPolicy } from '@tryon/scheduling';
 import { createSafeDispatcher, webhookRetryDelay } from '@tryon/webhooks';
@@ -64,7 +64,9 @@ export async function startWorker(
     budgetKeys: services.pool.keys.map((k) => k.budgetKey),
     jobsRunning: () => jobs.snapshot(),
   });
-  const processTryon = createTryonProcessor(tryonDeps(config, services, scheduling, logger));
+  const processTryon = createTryonProcessor(
+    tryonDeps(config, services, scheduling, { logger, metrics }),
+  );
   const tryonWorker = startTryonWorker(config, services, jobs.counted(QUEUES.tryon, processTryon), {
     abandon: (itemId, jobId, reason) => processTryon.abandon(itemId, jobId, reason),
     logger,
@@ -242,7 +244,7 @@ function tryonDeps(
   config: Config,
   services: Services,
   scheduling: Scheduling,
-  logger: Logger,
+  { logger, metrics }: { logger: Logger; metrics: WorkerMetrics },
 ): Parameters<typeof createTryonProcessor>[0] {
   const { redis, records, storage } = services;
   const { rateWindowMs } = config.fitroom;
@@ -272,6 +274,9 @@ function tryonDeps(
     parkRecheckMs: Math.max(60_000, 5 * rateWindowMs),
     taskTimeoutMs: config.fitroom.taskTimeoutMs,
     failedTaskRetries: config.fitroom.failedTaskRetries,
+    credits: new CreditBook(redis, config.prefix),
+    ambiguousCreates: config.fitroom.ambiguousCreates,
+    onCredit: (budgetKey, kind) => metrics.credits(budgetKey, kind),
     pausedRecheckMs: Math.max(50, Math.round(rateWindowMs / 12)),
     webhookRetryScheduleMs: config.webhooks.retryScheduleMs,
     publicUrl: config.publicUrl,
