@@ -64,9 +64,8 @@ export async function startWorker(
     budgetKeys: services.pool.keys.map((k) => k.budgetKey),
     jobsRunning: () => jobs.snapshot(),
   });
-  const processTryon = createTryonProcessor(
-    tryonDeps(config, services, scheduling, { logger, metrics }),
-  );
+  const deps = tryonDeps(config, services, scheduling, { logger, metrics });
+  const processTryon = createTryonProcessor(deps);
   const tryonWorker = startTryonWorker(config, services, jobs.counted(QUEUES.tryon, processTryon), {
     abandon: (itemId, jobId, reason) => processTryon.abandon(itemId, jobId, reason),
     logger,

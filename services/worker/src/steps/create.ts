@@ -91,14 +91,14 @@ async function createTask(
 
 /** The create's credit on the item, its batch and its key (see CreditBook), and the metrics. */
 function creditLedger(env: StepEnv, holder: CreditHolder): CreateLedger {
-  const { credits, onCredit } = env.deps;
+  const { credits } = env.deps;
   return {
     open: () => credits.open(holder),
     async settle(outcome) {
       if (outcome === 'spent') await credits.confirm(holder);
       else if (outcome !== 'possibly_spent') await credits.cancel(holder);
       if (outcome === 'spent' || outcome === 'possibly_spent')
-        onCredit?.(holder.budgetKey, outcome);
+        env.deps.onCredit?.(holder.budgetKey, outcome);
     },
   };
 }

@@ -98,7 +98,7 @@ describe('create step credits', () => {
     const { item, data, budgetKey } = await readyToCreate();
     const [before] = await h.env.deps.credits.byKey([budgetKey]);
     const outcome = await createStep(h.env, h.runFor(item, data));
-    expect(outcome).toEqual({ delayMs: expect.any(Number) });
+    expect(outcome).toEqual({ delayMs: expect.any(Number) as number });
     expect(await creditsOf(item.id)).toEqual({ spent: 1, possibly_spent: 0 });
     expect((await h.records.getBatch(item.batch_id))!.credits).toMatchObject({ spent: 1 });
     const [after] = await h.env.deps.credits.byKey([budgetKey]);
@@ -119,7 +119,9 @@ describe('create step credits', () => {
       await expect(createStep(h.env, h.runFor(again!, first.saved.at(-1)!))).rejects.toMatchObject({
         reason: {
           code: 'fitroom_create_ambiguous',
-          message: expect.stringMatching(/one retry FITROOM_AMBIGUOUS_CREATES=retry allows/),
+          message: expect.stringMatching(
+            /one retry FITROOM_AMBIGUOUS_CREATES=retry allows/,
+          ) as string,
         },
       });
       expect(await creditsOf(item.id)).toEqual({ spent: 0, possibly_spent: 2 });
@@ -138,7 +140,9 @@ describe('create step credits', () => {
       await expect(createStep(failFast, h.runFor(item, data))).rejects.toMatchObject({
         reason: {
           code: 'fitroom_create_ambiguous',
-          message: expect.stringMatching(/server_error 500.*FITROOM_AMBIGUOUS_CREATES=fail/),
+          message: expect.stringMatching(
+            /server_error 500.*FITROOM_AMBIGUOUS_CREATES=fail/,
+          ) as string,
         },
       });
       expect(await creditsOf(item.id)).toEqual({ spent: 0, possibly_spent: 1 });
