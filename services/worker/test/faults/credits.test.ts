@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '@tryon/config';
 import { startSim, type RunningSim } from '@tryon/fitroom-sim';
@@ -22,6 +23,26 @@ const KEYS = ['credits-key-one', 'credits-key-two'];
 const RATE_LIMIT = 60;
 /** Real ms; a late create is answered after 3 s, well past it. */
 const CLIENT_TIMEOUT_MS = 1_500;
+/**
+ * tryon_worker_credits_total per `key/kind`, summed over the workers: each worker's /metrics is
+ * found from its "listening" log line.
+ */
+async function creditCounters(outputs: string[]): Promise<Record<string, number>> {
+  const sums: Record<string, number> = {};
+  for (const output of outputs) {
+    const url = /"url":"([^"]+)"[^\n]*worker http server listening/.exec(output)?.[1];
+    if (!url) throw new Error('a worker did not log its http address');
+    const metrics = await request(`${url}/metrics`);
+    const text = await metrics.body.text();
+    for (const [, key, kind, value] of text.matchAll(
+      /^tryon_worker_credits_total\{key="([^"]+)",kind="([^"]+)"\} (\d+)$/gm,
+    )) {
+      sums[`${key}/${kind}`] = (sums[`${key}/${kind}`] ?? 0) + Number(value);
+    }
+  }
+  return sums;
+}
+
 /** The only ways an item may fail here: two creates in a row without a usable answer. */
 const ALLOWED_FAILURES = new Set(['fitroom_create_ambiguous']);
 
@@ -146,6 +167,12 @@ describe('every credit accounted for: creates answered late, reset, 5xx after th
         expect(ALLOWED_FAILURES.has(item.error!.code), item.error!.code).toBe(true);
         expect(item.credits.possibly_spent, item.id).toBeGreaterThanOrEqual(2);
       }
+      // The Prometheus counters of the workers say the same per key.
+      const counters = await creditCounters(workers.map((w) => w.output()));
+      KEYS.map(budgetKeyFor).forEach((budgetKey, i) => {
+        expect(counters[`${budgetKey}/spent`] ?? 0).toBe(byKey[i]!.spent);
+        expect(counters[`${budgetKey}/possibly_spent`] ?? 0).toBe(byKey[i]!.possibly_spent);
+      });
       expect(errorLines(output())).toEqual([]);
     },
   );
