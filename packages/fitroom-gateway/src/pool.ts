@@ -66,9 +66,10 @@ export class FitRoomPool {
           const exit = await this.createGate.acquire();
           call.exit = exit;
           // Sent right after this: from here a crash leaves the credit possibly spent.
+          // (Marked only once written: a failed open must not be settled, which would undo it.)
           if (call.ledger && !call.opened) {
-            call.opened = true;
             await call.ledger.open();
+            call.opened = true;
           }
           return () => {
             call.exit = undefined;

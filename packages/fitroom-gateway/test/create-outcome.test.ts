@@ -128,6 +128,26 @@ describe('create outcomes', () => {
     expect(result.ledger).toEqual(['open', 'not_sent']);
   });
 
+  it('a ledger that could not open stops the create before it is sent, and is not settled', async () => {
+    const gateway = pool(sim.url);
+    const charged = sim.stats().keys[KEY]!.tasks_created;
+    const settled: string[] = [];
+    const input = {
+      clothType: 'upper' as const,
+      model: { data: image, contentType: 'image/jpeg' },
+      cloth: { data: image, contentType: 'image/jpeg' },
+    };
+    const failure = await gateway
+      .createTask(gateway.keys[0]!, input, () => Promise.resolve(), {
+        open: () => Promise.reject(new Error('redis down')),
+        settle: (outcome) => Promise.resolve(void settled.push(outcome)),
+      })
+      .catch((e: unknown) => e);
+    expect((failure as Error).message).toBe('redis down');
+    expect(settled).toEqual([]);
+    expect(sim.stats().keys[KEY]!.tasks_created).toBe(charged);
+  });
+
   it('anything thrown before the request (budget, form) is not sent', () => {
     expect(createOutcomeOf(new Error('redis down'))).toBe('not_sent');
   });
