@@ -34,6 +34,12 @@ export interface Config {
     taskTimeoutMs: number;
     /** How often a task that ended FAILED is created again before the item fails. */
     failedTaskRetries: number;
+    /**
+     * A create whose answer never came (timeout, reset, 5xx: possibly spent): `retry` creates
+     * again, at most once per item; `fail` fails the item at once. Either way the credit is
+     * counted as possibly spent.
+     */
+    ambiguousCreates: 'retry' | 'fail';
   };
   storage: StorageConfig;
   /** Empty: a single open dev tenant (see devTenant). */
@@ -188,6 +194,7 @@ function readFitRoom(read: EnvReader): Config['fitroom'] {
     pollIntervalMs: read.int('FITROOM_POLL_INTERVAL_MS', 2_000, 1, 600_000),
     taskTimeoutMs: read.int('FITROOM_TASK_TIMEOUT_MS', 600_000, 10, 86_400_000),
     failedTaskRetries: read.int('FITROOM_FAILED_TASK_RETRIES', 2, 0, 20),
+    ambiguousCreates: read.oneOf('FITROOM_AMBIGUOUS_CREATES', ['retry', 'fail'] as const, 'retry'),
   };
 }
 

@@ -74,6 +74,14 @@ describe('loadConfig', () => {
     expect(problems.join('\n')).toMatch(/WEBHOOK_RETRY_SCHEDULE/);
   });
 
+  it('retries an ambiguous create once by default; fail is the other choice, nothing else', () => {
+    expect(loadConfig({}).fitroom.ambiguousCreates).toBe('retry');
+    expect(loadConfig({ FITROOM_AMBIGUOUS_CREATES: 'fail' }).fitroom.ambiguousCreates).toBe('fail');
+    expect(problemsOf({ FITROOM_AMBIGUOUS_CREATES: 'twice' }).join('\n')).toMatch(
+      /FITROOM_AMBIGUOUS_CREATES must be one of retry, fail/,
+    );
+  });
+
   it('requires a bucket for s3 storage', () => {
     expect(problemsOf({ STORAGE_DRIVER: 's3' })).toEqual([
       'S3_BUCKET is required when STORAGE_DRIVER=s3',

@@ -38,6 +38,11 @@ export const TryonJobData = Type.Object({
   budgetKey: Type.Optional(Type.String()),
   taskCreatedAt: Type.Optional(Type.Number()),
   polls: Type.Optional(Type.Integer()),
+  /**
+   * Creates of this run whose answer never came (possibly spent); FITROOM_AMBIGUOUS_CREATES
+   * allows one retry.
+   */
+  ambiguousCreates: Type.Optional(Type.Integer()),
   /** FitRoom tasks that ended FAILED for this item so far. */
   failedTasks: Type.Optional(Type.Integer()),
   downloadUrl: Type.Optional(Type.String()),

@@ -152,6 +152,30 @@ export const BatchCounts = Type.Object({
 
 const Timestamp = Type.String({ format: 'date-time' });
 
+/**
+ * FitRoom credits of an item, a batch or a key. What FitRoom charged lies between `spent` and
+ * `spent + possibly_spent`, always (DESIGN.md, "Credits").
+ */
+export const Credits = Type.Object({
+  spent: Type.Integer({
+    minimum: 0,
+    description: 'Tasks FitRoom created and confirmed (one credit each)',
+  }),
+  possibly_spent: Type.Integer({
+    minimum: 0,
+    description:
+      'Creates sent whose answer never came (timeout, reset, 5xx) or has not come yet: FitRoom may have charged them',
+  }),
+});
+
+export const BatchCredits = Type.Object({
+  ...Credits.properties,
+  saved_by_reuse: Type.Integer({
+    minimum: 0,
+    description: 'Items completed from an earlier render of the same pair, at no cost',
+  }),
+});
+
 export const Batch = Type.Object(
   {
     id: Type.String(),
@@ -166,6 +190,9 @@ export const Batch = Type.Object(
     priority: Type.Integer(),
     fresh_renders: Type.Boolean(),
     input_checks: Type.Boolean(),
+    credits: Type.Object(BatchCredits.properties, {
+      description: "The sums of the items' credits, and the credits saved by reusing renders",
+    }),
     created_at: Timestamp,
     retried_at: Nullable(
       Type.String({
@@ -262,6 +289,9 @@ export const Item = Type.Object(
     metadata: Nullable(Metadata),
     fitroom_task_id: Nullable(Type.String()),
     attempts: Type.Integer({ description: 'FitRoom tasks created for this item' }),
+    credits: Type.Object(Credits.properties, {
+      description: 'FitRoom credits this item cost, over all its runs',
+    }),
     error: Nullable(ItemError),
     result: Nullable(ItemResult),
     created_at: Timestamp,
@@ -322,6 +352,8 @@ export type BatchStatus = Static<typeof BatchStatus>;
 export type BatchCounts = Static<typeof BatchCounts>;
 export type BatchOutcome = Static<typeof BatchOutcome>;
 export type Batch = Static<typeof Batch>;
+export type Credits = Static<typeof Credits>;
+export type BatchCredits = Static<typeof BatchCredits>;
 export type BatchEta = Static<typeof BatchEta>;
 export type BatchResponse = Static<typeof BatchResponse>;
 export type CreateBatchQuery = Static<typeof CreateBatchQuery>;

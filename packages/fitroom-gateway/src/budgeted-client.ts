@@ -4,7 +4,7 @@ import {
   type BeforeRequestInfo,
   type FitRoomError,
 } from '@tryon/fitroom-client';
-import { budgetKeyFor, type RateLimiter } from '@tryon/rate-limiter';
+import { budgetKeyFor, type RateLimiter, type Token } from '@tryon/rate-limiter';
 import type { Operations } from '@tryon/records';
 
 /** The little of a logger the gateway needs (pino's and Fastify's both fit). */
@@ -27,8 +27,13 @@ export interface BudgetedKeyOptions {
   logger: WarnLogger;
   /** Bounds the wait for a budget slot (the request itself is bounded by timeoutMs). */
   maxWaitMs?: number;
-  /** Runs once the request holds its budget token, just before it is sent. */
-  afterToken?: (info: BeforeRequestInfo) => Promise<void>;
+  /**
+   * Runs once the request holds its budget token, just before it is sent. When it waits for
+   * something (the create gate) it answers how to give that back: the slot's hold then restarts
+   * at send time, and should the slot have lapsed meanwhile, the place is given back while the
+   * request waits for a new token.
+   */
+  afterToken?: (info: BeforeRequestInfo) => Promise<(() => void) | undefined>;
 }
 
 /**
@@ -49,17 +54,38 @@ export function budgetedKey(options: BudgetedKeyOptions): BudgetedKey {
       const { signal } = info;
       const wait = maxWaitMs === undefined ? undefined : AbortSignal.timeout(maxWaitMs);
       const bound = wait && signal ? AbortSignal.any([signal, wait]) : (wait ?? signal);
-      const token = await limiter.acquire(budgetKey, bound);
-      const release = () => {
-        limiter.release(token).catch((error: unknown) => {
-          logger.warn({ err: error, budgetKey }, 'could not release a budget slot');
-        });
-      };
-      await afterToken?.(info);
-      return release;
+      for (;;) {
+        const token = await limiter.acquire(budgetKey, bound);
+        const giveBack = await afterToken?.(info);
+        if (giveBack && !(await holdFromNow(limiter, token, giveBack))) continue;
+        return () => {
+          limiter.release(token).catch((error: unknown) => {
+            logger.warn({ err: error, budgetKey }, 'could not release a budget slot');
+          });
+        };
+      }
     },
   });
   return { budgetKey, client };
+}
+
+/**
+ * Restarts the token's hold now that its request is sent after a wait (the hold bounds when
+ * FitRoom counts the request, so it must start at send time, not at the take). False, with
+ * `giveBack` called, when the slot lapsed during the wait and the window is full.
+ */
+async function holdFromNow(
+  limiter: RateLimiter,
+  token: Token,
+  giveBack: () => void,
+): Promise<boolean> {
+  let held = false;
+  try {
+    held = await limiter.holdFromNow(token);
+    return held;
+  } finally {
+    if (!held) giveBack();
+  }
 }
 
 /**

@@ -12,7 +12,15 @@ import {
   type BudgetedKey,
   type WarnLogger,
 } from './budgeted-client.js';
+import { createOutcomeOf, type CreateLedger } from './create-outcome.js';
 import { Semaphore } from './semaphore.js';
+
+/** One createTask call: its place at the gate, and its credit once the request is sent. */
+interface CreateCall {
+  exit?: (() => void) | undefined;
+  ledger?: CreateLedger;
+  opened: boolean;
+}
 
 /** A key of the pool: its budget name and its budgeted client. */
 export type PooledKey = BudgetedKey;
@@ -39,7 +47,7 @@ export class FitRoomPool {
   readonly operations: Operations;
   private readonly createGate: Semaphore;
   /** The create call a budget token is being taken for (see createTask). */
-  private readonly createCall = new AsyncLocalStorage<{ exit?: () => void }>();
+  private readonly createCall = new AsyncLocalStorage<CreateCall>();
 
   constructor(options: FitRoomPoolOptions) {
     if (options.apiKeys.length === 0) throw new Error('FitRoomPool needs at least one API key');
@@ -50,10 +58,23 @@ export class FitRoomPool {
       budgetedKey({
         ...options,
         apiKey,
-        // A create waits for its place once it holds its token, so no key waits on another's budget.
+        // A create waits for its place once it holds its token, so no key waits on another's
+        // budget; the token's hold restarts when the place is found (see budgetedKey).
         afterToken: async ({ operation }) => {
           const call = operation === 'createTask' ? this.createCall.getStore() : undefined;
-          if (call) call.exit = await this.createGate.acquire();
+          if (!call) return undefined;
+          const exit = await this.createGate.acquire();
+          call.exit = exit;
+          // Sent right after this: from here a crash leaves the credit possibly spent.
+          // (Marked only once written: a failed open must not be settled, which would undo it.)
+          if (call.ledger && !call.opened) {
+            await call.ledger.open();
+            call.opened = true;
+          }
+          return () => {
+            call.exit = undefined;
+            exit();
+          };
         },
       }),
     );
@@ -62,18 +83,31 @@ export class FitRoomPool {
   /**
    * Creates a task and has `record` save its id before the place is given to another create of
    * this process. A task created but not recorded is paid again after a crash, so a process
-   * that dies costs at most `createsInFlight` extra tasks. (The one home for classifying a
-   * create's outcome: not sent, answered, or ambiguous.)
+   * that dies costs at most `createsInFlight` extra tasks. The create's credit goes to `ledger`:
+   * opened just before the send, settled with the outcome (createOutcomeOf); a failure is
+   * rethrown as the client threw it, for the caller's policy.
    */
   async createTask(
     key: PooledKey,
     input: CreateTaskInput,
     record: (created: CreateTaskResult) => Promise<unknown>,
+    ledger?: CreateLedger,
   ): Promise<CreateTaskResult> {
-    const call: { exit?: () => void } = {};
+    const call: CreateCall = ledger ? { ledger, opened: false } : { opened: false };
     try {
-      const created = await this.createCall.run(call, () => key.client.createTask(input));
-      await record(created);
+      let created: CreateTaskResult;
+      try {
+        created = await this.createCall.run(call, () => key.client.createTask(input));
+      } catch (error) {
+        if (call.opened) await ledger?.settle(createOutcomeOf(error));
+        throw error;
+      }
+      try {
+        await record(created);
+      } finally {
+        // Recorded or not, the task exists: its credit is spent.
+        await ledger?.settle('spent');
+      }
       return created;
     } finally {
       call.exit?.();

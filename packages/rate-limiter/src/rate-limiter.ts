@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import { RedisKeys } from '@tryon/redis';
 import { acquireSlot } from './scripts/acquire.js';
+import { holdSlotFromNow } from './scripts/hold-from-now.js';
 import { pauseBudget } from './scripts/pause.js';
 import { releaseSlot } from './scripts/release.js';
 import { usageScript, type UsageReply } from './scripts/usage.js';
@@ -122,6 +123,20 @@ export class RateLimiter {
       const step = Math.min(attempt.waitMs, this.maxWaitStepMs) + Math.random() * 5;
       await sleep(step, undefined, signal ? { signal } : undefined).catch(() => undefined);
     }
+  }
+
+  /**
+   * Marks the token's request as being sent now: its slot is held until window + request
+   * timeout from now (never shorter than before). False when the slot lapsed while the caller
+   * waited and the window has no room: the request must not be sent on this token.
+   */
+  async holdFromNow(token: Token): Promise<boolean> {
+    const held = await holdSlotFromNow(this.redis, this.slotsKey(token.budgetKey), {
+      tokenId: token.id,
+      holdMs: this.holdMs,
+      limit: this.limit,
+    });
+    return held === 1;
   }
 
   /** Marks the request's answer as arrived: the slot frees one window from now. */

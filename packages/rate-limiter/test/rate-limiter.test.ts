@@ -87,6 +87,33 @@ describe('RateLimiter', () => {
     expect((await budget.tryAcquire(key)).token).not.toBeNull();
   });
 
+  it('restarts a hold at send time, only ever longer, and refuses a lapsed slot in a full window', async () => {
+    const budget = limiter({ limit: 1, windowMs: 100, requestTimeoutMs: 200 });
+    const key = uniqueId('k');
+    const first = await budget.tryAcquire(key);
+    if (!first.token) throw new Error('first token refused');
+    await sleep(150); // waited at the gate; sent now
+    expect(await budget.holdFromNow(first.token)).toBe(true);
+    const refused = await budget.tryAcquire(key);
+    // Held until ~300 ms from the send, not ~150 ms from now as counted from the take.
+    expect(refused.token === null && refused.waitMs).toBeGreaterThan(250);
+    // Lapsed while waiting, and someone else took the slot: this token must not be sent.
+    await sleep(320);
+    const other = await budget.tryAcquire(key);
+    expect(other.token).not.toBeNull();
+    expect(await budget.holdFromNow(first.token)).toBe(false);
+  });
+
+  it('takes a lapsed slot again when the window has room', async () => {
+    const budget = limiter({ limit: 2, windowMs: 50, requestTimeoutMs: 50 });
+    const key = uniqueId('k');
+    const first = await budget.tryAcquire(key);
+    if (!first.token) throw new Error('first token refused');
+    await sleep(120);
+    expect(await budget.holdFromNow(first.token)).toBe(true);
+    expect((await budget.usage(key)).inFlight).toBe(1);
+  });
+
   it('never lets more than the limit start in any rolling window across processes', async () => {
     const windowMs = 200;
     const limit = 6;

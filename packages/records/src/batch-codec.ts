@@ -5,7 +5,10 @@ import {
   type BatchStatus,
   type ClothType,
 } from '@tryon/domain';
-import { isoOf } from './item-codec.js';
+import { CREDIT_FIELDS, isoOf } from './item-codec.js';
+
+/** The batch hash field counting items completed from an earlier render (by CreditBook). */
+export const SAVED_BY_REUSE_FIELD = 'saved_by_reuse';
 
 export interface NewItem {
   model: string;
@@ -85,6 +88,11 @@ export function decodeBatch(hash: Record<string, string>, stateCounts: number[])
     priority: Number(hash.priority ?? 0),
     fresh_renders: hash.fresh_renders === '1',
     input_checks: hash.input_checks === '1',
+    credits: {
+      spent: Number(hash[CREDIT_FIELDS.spent] ?? 0),
+      possibly_spent: Number(hash[CREDIT_FIELDS.possiblySpent] ?? 0),
+      saved_by_reuse: Number(hash[SAVED_BY_REUSE_FIELD] ?? 0),
+    },
     created_at: isoOf(hash.created_at) ?? new Date(0).toISOString(),
     retried_at: isoOf(hash.retried_at),
     completed_at: isoOf(hash.completed_at),

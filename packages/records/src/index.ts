@@ -36,3 +36,4 @@ export {
   type CachedResult,
   type PreparedRole,
 } from './result-cache.js';
+export { CreditBook, type CreditHolder } from './credits.js';

@@ -1,4 +1,4 @@
-import type { ClothType, Item, ItemError, ItemStatus } from '@tryon/domain';
+import type { ClothType, Credits, Item, ItemError, ItemStatus } from '@tryon/domain';
 
 /**
  * The one definition of how an item is kept in Redis: its hash fields and their encoding. The
@@ -100,6 +100,26 @@ const result: FieldCodec<ItemRecord['result']> = {
       : null,
 };
 
+/**
+ * The hash fields of an item's (and its batch's) credits. Only CreditBook's script changes them,
+ * by increments: an update never writes them.
+ */
+export const CREDIT_FIELDS = {
+  spent: 'credits_spent',
+  possiblySpent: 'credits_possibly_spent',
+} as const;
+
+const credits: FieldCodec<Credits> = {
+  encode: (value) => ({
+    [CREDIT_FIELDS.spent]: String(value.spent),
+    [CREDIT_FIELDS.possiblySpent]: String(value.possibly_spent),
+  }),
+  decode: (hash) => ({
+    spent: Number(hash[CREDIT_FIELDS.spent] ?? 0),
+    possibly_spent: Number(hash[CREDIT_FIELDS.possiblySpent] ?? 0),
+  }),
+};
+
 /** Every property of ItemRecord (the compiler sees to it) and its hash fields. */
 export const ITEM_FIELDS: { [P in keyof ItemRecord]-?: FieldCodec<ItemRecord[P]> } = {
   id: text('id'),
@@ -116,6 +136,7 @@ export const ITEM_FIELDS: { [P in keyof ItemRecord]-?: FieldCodec<ItemRecord[P]>
   metadata: json('metadata'),
   fitroom_task_id: optionalText('fitroom_task_id'),
   attempts: count('attempts'),
+  credits,
   error,
   result,
   created_at: time('created_at'),

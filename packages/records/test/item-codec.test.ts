@@ -26,6 +26,7 @@ const full: ItemRecord = {
   metadata: { season: 'fw26', tags: ['a', 'b'], n: 2 },
   fitroom_task_id: 'task_42',
   attempts: 2,
+  credits: { spent: 2, possibly_spent: 1 },
   error: { code: 'fitroom_failed', message: 'the render failed' },
   result: {
     key: 'results/bat_full/itm_full.png',

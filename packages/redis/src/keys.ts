@@ -75,6 +75,8 @@ export class RedisKeys {
   // The FitRoom budget (@tryon/rate-limiter), and the api's per-tenant limit built on it.
   budgetSlots = (budgetKey: string) => `${this.prefix}:budget:${budgetKey}:slots`;
   budgetPause = (budgetKey: string) => `${this.prefix}:budget:${budgetKey}:paused`;
+  /** FitRoom credits of a key (hash spent, possibly_spent), kept by @tryon/records' CreditBook. */
+  budgetCredits = (budgetKey: string) => `${this.prefix}:budget:${budgetKey}:credits`;
   /** The namespace of the api's per-tenant request limiter (a RateLimiter of its own). */
   apiLimitPrefix = () => `${this.prefix}:api-limit`;
 

@@ -1,5 +1,5 @@
 import { Type, type TSchema } from '@sinclair/typebox';
-import { BATCH_NAME_MAX_LENGTH, BatchResponse, ErrorResponse } from '@tryon/domain';
+import { BATCH_NAME_MAX_LENGTH, BatchResponse, Credits, ErrorResponse } from '@tryon/domain';
 import { BATCH_SEARCH_SCAN } from '@tryon/records';
 import { DELIVERIES_MAX_LIMIT } from './limits.js';
 
@@ -138,6 +138,10 @@ export const BudgetStatus = Type.Object({
   paused: Type.Boolean(),
   paused_ms: Type.Integer({ description: 'How much longer the key is paused' }),
   paused_reason: Type.Union([Type.String(), Type.Null()]),
+  credits: Type.Object(Credits.properties, {
+    description:
+      'FitRoom credits this key spent (all processes, since first used): FitRoom charged between spent and spent + possibly_spent',
+  }),
 });
 
 export const FitroomErrorEntry = Type.Object({

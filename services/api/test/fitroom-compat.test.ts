@@ -463,6 +463,7 @@ describe('the task view', () => {
     metadata: null,
     fitroom_task_id: null,
     attempts: 0,
+    credits: { spent: 0, possibly_spent: 0 },
     error: null,
     result: null,
     created_at: new Date(1_744_707_904_000).toISOString(),

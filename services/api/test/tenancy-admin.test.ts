@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Batch, Item, ItemsPage } from '@tryon/domain';
 import { budgetKeyFor, RateLimiter } from '@tryon/rate-limiter';
+import { CreditBook } from '@tryon/records';
 import { makeImage } from '@tryon/testing';
 import { tenantSigningSecret } from '@tryon/webhooks';
 import { auth, buildTestApp, imageUrl, multipart, TOKENS, type TestApp } from './helper.js';
@@ -184,6 +185,11 @@ describe('GET /admin/status', () => {
     await limiter.pause(keyTwo!, 60_000, 'FitRoom answered 402: out of credits');
     const token = await limiter.acquire(keyOne!);
     await t.operations.taskStarted('itm_x', 'task-1');
+    const book = new CreditBook(t.redis, t.config.prefix);
+    const holder = { itemId: 'itm_x', batchId: 'bat_x', budgetKey: keyOne! };
+    await book.open(holder);
+    await book.confirm(holder);
+    await book.open(holder); // its answer never came
     await t.operations.recordFitroomError({
       budgetKey: keyOne!,
       operation: 'create',
@@ -208,11 +214,19 @@ describe('GET /admin/status', () => {
       try_on: { paused: false, reason: null, usable_keys: 1 },
       admission: { waiting: 1 },
       budgets: [
-        { budget_key: keyOne, limit: 60, in_use: 1, in_flight: 1, paused: false },
+        {
+          budget_key: keyOne,
+          limit: 60,
+          in_use: 1,
+          in_flight: 1,
+          paused: false,
+          credits: { spent: 1, possibly_spent: 1 },
+        },
         {
           budget_key: keyTwo,
           paused: true,
           paused_reason: 'FitRoom answered 402: out of credits',
+          credits: { spent: 0, possibly_spent: 0 },
         },
       ],
       paused_keys: [{ budget_key: keyTwo, reason: 'FitRoom answered 402: out of credits' }],

@@ -97,6 +97,7 @@ describe('the manifest', () => {
     metadata: { model_file: 'anna.jpg', garment_file: 'shirt.png' },
     fitroom_task_id: null,
     attempts: 1,
+    credits: { spent: 1, possibly_spent: 0 },
     error: null,
     result: null,
     created_at: '2026-01-01T00:00:00.000Z',

@@ -11,7 +11,7 @@ import {
   tryonRetryDelay,
 } from '@tryon/queues';
 import { RateLimiter } from '@tryon/rate-limiter';
-import { BatchRetention, Operations, Records } from '@tryon/records';
+import { BatchRetention, CreditBook, Operations, Records } from '@tryon/records';
 import { createStorage } from '@tryon/storage';
 import { Admission, DurationModel, defaultPollPolicy } from '@tryon/scheduling';
 import { createSafeDispatcher, webhookRetryDelay } from '@tryon/webhooks';
@@ -64,7 +64,7 @@ export async function startWorker(
     budgetKeys: services.pool.keys.map((k) => k.budgetKey),
     jobsRunning: () => jobs.snapshot(),
   });
-  const deps = tryonDeps(config, services, scheduling, logger, metrics);
+  const deps = tryonDeps(config, services, scheduling, { logger, metrics });
   const processTryon = createTryonProcessor(deps);
   const tryonWorker = startTryonWorker(config, services, jobs.counted(QUEUES.tryon, processTryon), {
     abandon: (itemId, jobId, reason) => processTryon.abandon(itemId, jobId, reason),
@@ -243,13 +243,12 @@ function tryonDeps(
   config: Config,
   services: Services,
   scheduling: Scheduling,
-  logger: Logger,
-  observer: WorkerMetrics,
+  { logger, metrics }: { logger: Logger; metrics: WorkerMetrics },
 ): Parameters<typeof createTryonProcessor>[0] {
   const { redis, records, storage } = services;
   const { rateWindowMs } = config.fitroom;
   return {
-    observer,
+    observer: metrics,
     records,
     operations: services.operations,
     storage,
@@ -275,6 +274,9 @@ function tryonDeps(
     parkRecheckMs: Math.max(60_000, 5 * rateWindowMs),
     taskTimeoutMs: config.fitroom.taskTimeoutMs,
     failedTaskRetries: config.fitroom.failedTaskRetries,
+    credits: new CreditBook(redis, config.prefix),
+    ambiguousCreates: config.fitroom.ambiguousCreates,
+    onCredit: (budgetKey, kind) => metrics.credits(budgetKey, kind),
     pausedRecheckMs: Math.max(50, Math.round(rateWindowMs / 12)),
     webhookRetryScheduleMs: config.webhooks.retryScheduleMs,
     publicUrl: config.publicUrl,

@@ -10,7 +10,9 @@ import { defineScript } from '@tryon/redis';
  * cannot know when the server will count the request; when the answer arrives the slot is moved
  * to answer time + window. FitRoom counts a request somewhere between our take and its answer,
  * so our slot always outlives FitRoom's entry for it: we can never hold fewer slots than FitRoom
- * counts, hence never overflow its rolling window.
+ * counts, hence never overflow its rolling window. A request that waits after its take (the
+ * create gate) restarts its hold when it is sent (hold-from-now.ts), so the bound holds from the
+ * send, however long the wait.
  */
 
 /** KEYS: slots, pause. ARGV: limit, holdMs, tokenId. Returns [granted, waitMs, paused, now]. */

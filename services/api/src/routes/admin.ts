@@ -2,6 +2,7 @@ import { Admission } from '@tryon/scheduling';
 import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebox';
 import type { Static } from '@sinclair/typebox';
 import { budgetKeyFor } from '@tryon/rate-limiter';
+import { CreditBook } from '@tryon/records';
 import type { TryonQueue, WebhookQueue } from '@tryon/queues';
 import type { RouteDeps } from '../deps.js';
 import { tryOnState } from './admin-keys.js';
@@ -45,15 +46,16 @@ async function queueStatus(queue: TryonQueue | WebhookQueue): Promise<Static<typ
  */
 export async function adminStatus(deps: RouteDeps): Promise<Static<typeof AdminStatus>> {
   const budgetKeys = deps.config.fitroom.apiKeys.map(budgetKeyFor);
-  const [tryon, webhooks, usages, inFlight, errors, admission] = await Promise.all([
+  const [tryon, webhooks, usages, credits, inFlight, errors, admission] = await Promise.all([
     queueStatus(deps.tryonQueue),
     queueStatus(deps.webhookQueue),
     Promise.all(budgetKeys.map((key) => deps.limiter.usage(key))),
+    new CreditBook(deps.records.redis, deps.config.prefix).byKey(budgetKeys),
     deps.operations.tasksInFlight(),
     deps.operations.recentFitroomErrors(20),
     new Admission(deps.records.redis, deps.config.prefix).stats(budgetKeys),
   ]);
-  const budgets = usages.map((u) => ({
+  const budgets = usages.map((u, i) => ({
     budget_key: u.budgetKey,
     limit: u.limit,
     window_ms: u.windowMs,
@@ -62,6 +64,7 @@ export async function adminStatus(deps: RouteDeps): Promise<Static<typeof AdminS
     paused: u.pausedMs > 0,
     paused_ms: u.pausedMs,
     paused_reason: u.pausedReason,
+    credits: credits[i]!,
   }));
   return {
     queues: { tryon, webhooks },

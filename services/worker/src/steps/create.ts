@@ -1,10 +1,10 @@
-import type { CreateTaskInput } from '@tryon/fitroom-client';
+import { isFitRoomError, type CreateTaskInput, type CreateTaskResult } from '@tryon/fitroom-client';
 import type { TryonJobData } from '@tryon/domain';
-import type { ItemRecord } from '@tryon/records';
+import type { CreditHolder, ItemRecord } from '@tryon/records';
 import { firstPollDelayMs } from '@tryon/scheduling';
-import type { PooledKey } from '@tryon/fitroom-gateway';
+import { createOutcomeOf, type CreateLedger, type PooledKey } from '@tryon/fitroom-gateway';
 import { loadPrepared } from '../prepare.js';
-import type { Step, StepEnv, StepOutcome, StepRun } from './step.js';
+import { ItemFailure, type Step, type StepEnv, type StepOutcome, type StepRun } from './step.js';
 
 type PreparedImage = NonNullable<Awaited<ReturnType<typeof loadPrepared>>>;
 type Inputs = NonNullable<TryonJobData['inputs']>;
@@ -55,16 +55,29 @@ async function createTask(
 ): Promise<StepOutcome> {
   const { item } = run;
   const { deps } = env;
-  const created = await deps.pool.createTask(key, createInput(item, images), (task) =>
-    run.save({
-      ...data,
-      step: 'poll',
-      taskId: task.task_id,
-      budgetKey: key.budgetKey,
-      taskCreatedAt: Date.now(),
-      polls: 0,
-    }),
-  );
+  const holder = { itemId: item.id, batchId: item.batch_id, budgetKey: key.budgetKey };
+  let created: CreateTaskResult;
+  try {
+    created = await deps.pool.createTask(
+      key,
+      createInput(item, images),
+      (task) =>
+        run.save({
+          ...data,
+          step: 'poll',
+          taskId: task.task_id,
+          budgetKey: key.budgetKey,
+          taskCreatedAt: Date.now(),
+          polls: 0,
+        }),
+      creditLedger(env, holder),
+    );
+  } catch (error) {
+    if (createOutcomeOf(error) === 'possibly_spent') {
+      await afterAmbiguousCreate(env, run, data, error);
+    }
+    throw error;
+  }
   await deps.records.updateItem(item.id, {
     fitroom_task_id: created.task_id,
     attempts: item.attempts + 1,
@@ -74,6 +87,51 @@ async function createTask(
   return {
     delayMs: firstPollDelayMs(deps.pollPolicy, estimate, deps.utilization(key.budgetKey)),
   };
+}
+
+/** The create's credit on the item, its batch and its key (see CreditBook), and the metrics. */
+function creditLedger(env: StepEnv, holder: CreditHolder): CreateLedger {
+  const { credits } = env.deps;
+  return {
+    open: () => credits.open(holder),
+    async settle(outcome) {
+      if (outcome === 'spent') await credits.confirm(holder);
+      else if (outcome !== 'possibly_spent') await credits.cancel(holder);
+      if (outcome === 'spent' || outcome === 'possibly_spent')
+        env.deps.onCredit?.(holder.budgetKey, outcome);
+    },
+  };
+}
+
+/**
+ * A create whose answer never came: FitRoom may have made (and charged) a task whose id we will
+ * never know. Creating again may pay twice, so FITROOM_AMBIGUOUS_CREATES allows it once per run
+ * (`retry`: the error goes on to the retry policy) or not at all (`fail`).
+ */
+async function afterAmbiguousCreate(
+  env: StepEnv,
+  run: StepRun,
+  data: TryonJobData,
+  error: unknown,
+): Promise<void> {
+  const ambiguous = (data.ambiguousCreates ?? 0) + 1;
+  const what = isFitRoomError(error)
+    ? `${error.code}${error.status ? ` ${error.status}` : ''}`
+    : 'no answer';
+  if (env.deps.ambiguousCreates === 'fail' || ambiguous > 1) {
+    const why =
+      env.deps.ambiguousCreates === 'fail'
+        ? 'FITROOM_AMBIGUOUS_CREATES=fail'
+        : 'the one retry FITROOM_AMBIGUOUS_CREATES=retry allows was spent';
+    throw new ItemFailure({
+      code: 'fitroom_create_ambiguous',
+      message:
+        `FitRoom gave no usable answer to ${ambiguous === 1 ? 'a create' : `${ambiguous} creates`} ` +
+        `(${what}); it may have made a task that cannot be found, and ${why}`,
+    });
+  }
+  // Saved before the retry: BullMQ runs the next attempt on the job's stored data.
+  await run.save({ ...data, ambiguousCreates: ambiguous });
 }
 
 /**

@@ -12,20 +12,22 @@ type ItemEventType = 'item.completed' | 'item.failed';
 export class ItemFinisher {
   constructor(private readonly deps: TryonDeps) {}
 
+  /** True when this call finished the item (false: it was finished or cancelled already). */
   async finish(
     item: ItemRecord,
     outcome: 'completed' | 'failed',
     error: ItemError | null,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const transition = await this.deps.records.transition(item, ['queued', 'running'], outcome, {
       error,
       completed_at: Date.now(),
     });
     await this.deps.operations.taskEnded(item.id);
     await this.releaseSlot(item.id);
-    if (!transition.changed) return;
+    if (!transition.changed) return false;
     if (transition.batchFinished) await this.deps.onBatchFinished?.(item.batch_id);
     await this.emitEvents(item, eventType(outcome), transition);
+    return true;
   }
 
   /** After a crash between the final transition and the events, send them again (deduplicated). */

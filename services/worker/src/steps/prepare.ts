@@ -59,6 +59,9 @@ async function reuseRender(env: StepEnv, item: ItemRecord, pairKey: string): Pro
       content_type: stored.contentType,
     },
   });
-  await env.finisher.finish(item, 'completed', null);
+  // Counted once: only the call that completed the item saved its credit.
+  if (await env.finisher.finish(item, 'completed', null)) {
+    await env.deps.credits.savedByReuse(item.batch_id);
+  }
   return true;
 }

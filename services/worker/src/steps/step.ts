@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { ItemError, TryonJobData } from '@tryon/domain';
-import type { ItemRecord, Operations, Records } from '@tryon/records';
+import type { CreditBook, ItemRecord, Operations, Records } from '@tryon/records';
 import type { WebhookQueue } from '@tryon/queues';
 import type { Storage } from '@tryon/storage';
 import type { Admission, DurationModel, ParkedItem, PollPolicy } from '@tryon/scheduling';
@@ -33,6 +33,12 @@ export interface TryonDeps {
   taskTimeoutMs: number;
   /** FAILED tasks re-created before the item fails. */
   failedTaskRetries: number;
+  /** FitRoom credits per item, batch and key. */
+  credits: CreditBook;
+  /** A create whose answer never came: `retry` once, or `fail` the item (FITROOM_AMBIGUOUS_CREATES). */
+  ambiguousCreates: 'retry' | 'fail';
+  /** A create's credit was settled as spent or possibly spent (Prometheus counters). */
+  onCredit?(budgetKey: string, kind: 'spent' | 'possibly_spent'): void;
   /** When every key is paused, look again after at most this long. */
   pausedRecheckMs: number;
   webhookRetryScheduleMs: number[];

@@ -5,7 +5,7 @@ import { startSim, type RunningSim } from '@tryon/fitroom-sim';
 import { createLogger } from '@tryon/logger';
 import { createWebhookQueue, redisConnection, tryonJob } from '@tryon/queues';
 import { RateLimiter } from '@tryon/rate-limiter';
-import { Operations, Records, type ItemRecord } from '@tryon/records';
+import { CreditBook, Operations, Records, type ItemRecord } from '@tryon/records';
 import { Admission, DurationModel, defaultPollPolicy } from '@tryon/scheduling';
 import { createStorage, type Storage } from '@tryon/storage';
 import { createTestBucket, serviceEnv, uniqueId } from '@tryon/testing';
@@ -97,6 +97,8 @@ export async function startStepHarness(label: string): Promise<StepHarness> {
     parkRecheckMs: 60_000,
     taskTimeoutMs: 60_000,
     failedTaskRetries: 1,
+    credits: new CreditBook(redis, config.prefix),
+    ambiguousCreates: 'retry' as 'retry' | 'fail',
     pausedRecheckMs: 100,
     webhookRetryScheduleMs: [100],
     publicUrl: 'http://localhost',

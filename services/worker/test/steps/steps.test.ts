@@ -45,6 +45,13 @@ describe('prepare step', () => {
       sha256: render.sha256,
       content_type: 'image/png',
     });
+    // One credit saved, counted once even if the step runs again.
+    await prepareStep(h.env, h.runFor(done, data));
+    expect((await h.records.getBatch(item.batch_id))!.credits).toEqual({
+      spent: 0,
+      possibly_spent: 0,
+      saved_by_reuse: 1,
+    });
   });
 });
 
@@ -72,6 +79,89 @@ describe('create step', () => {
     expect(await createStep(h.env, run)).toEqual({
       next: { ...data, step: 'create', inputs, budgetKey: undefined },
     });
+  });
+});
+
+describe('create step credits', () => {
+  /** An item prepared and admitted to the harness's key, ready to create its task. */
+  async function readyToCreate() {
+    const { item, data } = await h.newItem({ freshRenders: true });
+    const prepared = await prepareStep(h.env, h.runFor(item, data));
+    if (!('next' in prepared)) throw new Error('expected next');
+    const budgetKey = h.env.deps.pool.keys[0]!.budgetKey;
+    return { item, data: { ...prepared.next, budgetKey }, budgetKey };
+  }
+  const creditsOf = async (itemId: string) => (await h.records.getItem(itemId))!.credits;
+  const tasksCreated = () => Object.values(h.sim.stats().keys)[0]!.tasks_created;
+
+  it('a confirmed create is one credit spent on the item, its batch and its key', async () => {
+    const { item, data, budgetKey } = await readyToCreate();
+    const [before] = await h.env.deps.credits.byKey([budgetKey]);
+    const outcome = await createStep(h.env, h.runFor(item, data));
+    expect(outcome).toEqual({ delayMs: expect.any(Number) as number });
+    expect(await creditsOf(item.id)).toEqual({ spent: 1, possibly_spent: 0 });
+    expect((await h.records.getBatch(item.batch_id))!.credits).toMatchObject({ spent: 1 });
+    const [after] = await h.env.deps.credits.byKey([budgetKey]);
+    expect(after!.spent - before!.spent).toBe(1);
+  });
+
+  it('an ambiguous create is possibly spent, retried once, then fails the item', async () => {
+    const { item, data } = await readyToCreate();
+    const charged = tasksCreated();
+    h.sim.configure({ faults: { resetAfterCreate: { every: 1 } } });
+    try {
+      const first = h.runFor(item, data);
+      await expect(createStep(h.env, first)).rejects.toMatchObject({ code: 'network' });
+      // Saved for the retry BullMQ makes, with the key kept.
+      expect(first.saved.at(-1)).toMatchObject({ ambiguousCreates: 1, budgetKey: data.budgetKey });
+      expect(await creditsOf(item.id)).toEqual({ spent: 0, possibly_spent: 1 });
+      const again = await h.records.getItem(item.id);
+      await expect(createStep(h.env, h.runFor(again!, first.saved.at(-1)!))).rejects.toMatchObject({
+        reason: {
+          code: 'fitroom_create_ambiguous',
+          message: expect.stringMatching(
+            /one retry FITROOM_AMBIGUOUS_CREATES=retry allows/,
+          ) as string,
+        },
+      });
+      expect(await creditsOf(item.id)).toEqual({ spent: 0, possibly_spent: 2 });
+      // FitRoom made both tasks: charged within [spent, spent + possibly_spent].
+      expect(tasksCreated() - charged).toBe(2);
+    } finally {
+      h.sim.configure({ faults: { resetAfterCreate: {} } });
+    }
+  });
+
+  it('with FITROOM_AMBIGUOUS_CREATES=fail, a 500 after create fails the item at once', async () => {
+    const { item, data } = await readyToCreate();
+    const failFast = { ...h.env, deps: { ...h.env.deps, ambiguousCreates: 'fail' as const } };
+    h.sim.configure({ faults: { errorAfterCreate: { every: 1 } } });
+    try {
+      await expect(createStep(failFast, h.runFor(item, data))).rejects.toMatchObject({
+        reason: {
+          code: 'fitroom_create_ambiguous',
+          message: expect.stringMatching(
+            /server_error 500.*FITROOM_AMBIGUOUS_CREATES=fail/,
+          ) as string,
+        },
+      });
+      expect(await creditsOf(item.id)).toEqual({ spent: 0, possibly_spent: 1 });
+    } finally {
+      h.sim.configure({ faults: { errorAfterCreate: {} } });
+    }
+  });
+
+  it('a refused create (503) spends nothing and is left to the retry policy', async () => {
+    const { item, data } = await readyToCreate();
+    h.sim.configure({ unavailableRate: 1 });
+    try {
+      const run = h.runFor(item, data);
+      await expect(createStep(h.env, run)).rejects.toMatchObject({ code: 'unavailable' });
+      expect(run.saved.filter((d) => d.ambiguousCreates !== undefined)).toEqual([]);
+      expect(await creditsOf(item.id)).toEqual({ spent: 0, possibly_spent: 0 });
+    } finally {
+      h.sim.configure({ unavailableRate: 0 });
+    }
   });
 });
 
