@@ -30,6 +30,7 @@ import type {
   FitRoomClientOptions,
   ImageInput,
   ModelCheckResult,
+  RequestEnd,
   Task,
 } from './types';
 import {
@@ -52,13 +53,13 @@ export const FITROOM_PATHS = {
 } as const;
 
 /** Calls `release` at most once; a limiter's bookkeeping error must not replace FitRoom's answer. */
-function once(release: void | (() => void)): () => void {
+function once(release: void | ((end: RequestEnd) => void)): (end: RequestEnd) => void {
   let released = false;
-  return () => {
+  return (end) => {
     if (released || typeof release !== 'function') return;
     released = true;
     try {
-      release();
+      release(end);
     } catch {
       // ignored, see above
     }
@@ -270,6 +271,7 @@ export class FitRoomClient {
 
     const limit = deadline(timeoutMs, operation, signal);
     let statusCode: number;
+    let end: RequestEnd = 'error';
     let headers: Dispatcher.ResponseData['headers'];
     let text: string;
     try {
@@ -288,6 +290,7 @@ export class FitRoomClient {
         ...(this.#dispatcher ? { dispatcher: this.#dispatcher } : {}),
       });
       statusCode = response.statusCode;
+      end = statusCode;
       headers = response.headers;
       const ok = statusCode >= 200 && statusCode < 300;
       const read = await readText(response.body, ok ? MAX_JSON_BODY_BYTES : MAX_ERROR_BODY_BYTES);
@@ -302,7 +305,7 @@ export class FitRoomClient {
       throw transportError(err, operation, limit, signal, [this.#apiKey]);
     } finally {
       limit.dispose();
-      releaseOnce();
+      releaseOnce(end);
     }
 
     if (statusCode < 200 || statusCode >= 300) {

@@ -35,6 +35,7 @@ export type {
   BeforeRequestHook,
   BeforeRequestInfo,
   CallOptions,
+  RequestEnd,
   ClothType,
   ClothesCheckResult,
   ClothesType,

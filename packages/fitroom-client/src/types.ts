@@ -103,11 +103,16 @@ export interface BeforeRequestInfo {
   signal?: AbortSignal;
 }
 
+/** How a request ended: FitRoom's HTTP status, or 'error' when no answer came (timeout, reset). */
+export type RequestEnd = number | 'error';
+
 /**
  * Awaited before every FitRoom API request. A returned function is called exactly once when
  * that request's answer has arrived, or when it failed in any way (timeout included).
  */
-export type BeforeRequestHook = (info: BeforeRequestInfo) => Promise<void | (() => void)>;
+export type BeforeRequestHook = (
+  info: BeforeRequestInfo,
+) => Promise<void | ((end: RequestEnd) => void)>;
 
 export interface FitRoomClientOptions {
   /** e.g. https://platform.fitroom.app or a simulator's URL. */

@@ -3,6 +3,8 @@ import {
   FitRoomRateLimitedError,
   type BeforeRequestInfo,
   type FitRoomError,
+  type FitRoomOperation,
+  type RequestEnd,
 } from '@tryon/fitroom-client';
 import { budgetKeyFor, type RateLimiter, type Token } from '@tryon/rate-limiter';
 import type { Operations } from '@tryon/records';
@@ -34,6 +36,8 @@ export interface BudgetedKeyOptions {
    * request waits for a new token.
    */
   afterToken?: (info: BeforeRequestInfo) => Promise<(() => void) | undefined>;
+  /** Told how each request ended (metrics): FitRoom's status, or 'error' without an answer. */
+  onAnswer?: (budgetKey: string, operation: FitRoomOperation, end: RequestEnd) => void;
 }
 
 /**
@@ -41,7 +45,7 @@ export interface BudgetedKeyOptions {
  * gives it back when the answer arrives, so api and workers together stay within FitRoom's limit.
  */
 export function budgetedKey(options: BudgetedKeyOptions): BudgetedKey {
-  const { limiter, logger, maxWaitMs, afterToken } = options;
+  const { limiter, logger, maxWaitMs, afterToken, onAnswer } = options;
   const budgetKey = budgetKeyFor(options.apiKey);
   const client = new FitRoomClient({
     baseUrl: options.baseUrl,
@@ -58,7 +62,8 @@ export function budgetedKey(options: BudgetedKeyOptions): BudgetedKey {
         const token = await limiter.acquire(budgetKey, bound);
         const giveBack = await afterToken?.(info);
         if (giveBack && !(await holdFromNow(limiter, token, giveBack))) continue;
-        return () => {
+        return (end) => {
+          onAnswer?.(budgetKey, info.operation, end);
           limiter.release(token).catch((error: unknown) => {
             logger.warn({ err: error, budgetKey }, 'could not release a budget slot');
           });

@@ -10,6 +10,7 @@ import {
   budgetedKey,
   restRefusedKey,
   type BudgetedKey,
+  type BudgetedKeyOptions,
   type WarnLogger,
 } from './budgeted-client.js';
 import { createOutcomeOf, type CreateLedger } from './create-outcome.js';
@@ -46,6 +47,8 @@ export class FitRoomPool {
   readonly limiter: RateLimiter;
   readonly operations: Operations;
   private readonly createGate: Semaphore;
+  /** Told how each request of the pool ended (the worker's metrics); set by observeAnswers. */
+  private answerObserver: BudgetedKeyOptions['onAnswer'];
   /** The create call a budget token is being taken for (see createTask). */
   private readonly createCall = new AsyncLocalStorage<CreateCall>();
 
@@ -58,6 +61,7 @@ export class FitRoomPool {
       budgetedKey({
         ...options,
         apiKey,
+        onAnswer: (budgetKey, operation, end) => this.answerObserver?.(budgetKey, operation, end),
         // A create waits for its place once it holds its token, so no key waits on another's
         // budget; the token's hold restarts when the place is found (see budgetedKey).
         afterToken: async ({ operation }) => {
@@ -112,6 +116,10 @@ export class FitRoomPool {
     } finally {
       call.exit?.();
     }
+  }
+
+  observeAnswers(observer: NonNullable<BudgetedKeyOptions['onAnswer']>): void {
+    this.answerObserver = observer;
   }
 
   byBudgetKey(budgetKey: string): PooledKey | undefined {

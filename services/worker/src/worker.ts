@@ -59,11 +59,8 @@ export async function startWorker(
   const services = await connectServices(config, logger);
   const scheduling = await startScheduling(config, services, logger);
   const jobs = new JobsRunning();
-  const metrics = new WorkerMetrics({
-    limiter: services.limiter,
-    budgetKeys: services.pool.keys.map((k) => k.budgetKey),
-    jobsRunning: () => jobs.snapshot(),
-  });
+  const metrics = workerMetrics(services, jobs);
+
   const deps = tryonDeps(config, services, scheduling, { logger, metrics });
   const processTryon = createTryonProcessor(deps);
   const tryonWorker = startTryonWorker(config, services, jobs.counted(QUEUES.tryon, processTryon), {
@@ -126,6 +123,19 @@ export async function startWorker(
       return closing;
     },
   };
+}
+
+/** The worker's /metrics: the shared budget read when scraped, FitRoom answers as they come. */
+function workerMetrics(services: Services, jobs: JobsRunning): WorkerMetrics {
+  const metrics = new WorkerMetrics({
+    limiter: services.limiter,
+    budgetKeys: services.pool.keys.map((k) => k.budgetKey),
+    jobsRunning: () => jobs.snapshot(),
+  });
+  services.pool.observeAnswers((key, operation, end) =>
+    metrics.fitroomRequest(key, operation, end),
+  );
+  return metrics;
 }
 
 /** Redis, storage, the FitRoom pool with its budget, queues and records of one process. */

@@ -78,6 +78,11 @@ describe('worker http server', () => {
       ).toBeGreaterThanOrEqual(1);
     }
     expect(sample(text, 'tryon_worker_detection_lag_seconds_count')).toBe(1);
+    const creates = text.match(
+      /^tryon_worker_fitroom_requests_total\{key="[^"]+",endpoint="createTask",status="200"\} (\d+)$/m,
+    );
+    expect(Number(creates?.[1])).toBe(1);
+    expect(text).toMatch(/endpoint="getTask",status="200"\} [1-9]/);
     for (const name of ['tryon_worker_fitroom_requests_total', 'tryon_worker_credits_total']) {
       expect(text).toContain(`# TYPE ${name} `);
     }
