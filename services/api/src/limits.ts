@@ -46,3 +46,10 @@ export const REPLAY_COOLDOWN_MS = 10_000;
 export const REPLAY_PAGE = 500;
 /** Most delivery attempts one GET .../deliveries answers (the worker keeps the last 1,000). */
 export const DELIVERIES_MAX_LIMIT = 1_000;
+/** Event streams (SSE, /v1 and /ui together) one tenant may hold open at once; 429 beyond. */
+export const MAX_EVENT_STREAMS_PER_TENANT = 20;
+/**
+ * How long a stream's slot outlives its last renewal (renewed with each heartbeat): how long a
+ * crashed api process's streams still count against their tenant.
+ */
+export const EVENT_STREAM_LEASE_MS = 45_000;
