@@ -38,6 +38,8 @@ export class RedisKeys {
   tenantBatches = (tenantId: string) => `${this.prefix}:tenant:${tenantId}:batches`;
   idempotency = (tenantId: string, key: string) =>
     `${this.prefix}:tenant:${tenantId}:idempotency:${key}`;
+  /** Webhook events a tenant replayed in the current window (counter with expiry). */
+  tenantReplayBudget = (tenantId: string) => `${this.prefix}:tenant:${tenantId}:replay-budget`;
   /** A tenant's open event streams (zset stream id -> lease end, ms): the per-tenant cap. */
   tenantEventStreams = (tenantId: string) => `${this.prefix}:tenant:${tenantId}:event-streams`;
   asset = (tenantId: string, assetId: string) =>

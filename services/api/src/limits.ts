@@ -42,7 +42,13 @@ export const FITROOM_FORM_MAX_FIELDS = 16;
 export const MAX_JSON_DEPTH = 64;
 /** A tenant may replay a batch's webhook events once per this long (operators any time). */
 export const REPLAY_COOLDOWN_MS = 10_000;
-/** Items read per page while a replay queues their events. */
+/**
+ * Webhook events one tenant may replay per window (its own replays; operators' are free):
+ * bounds what replays add to Redis and to the webhook queue.
+ */
+export const REPLAY_EVENTS_PER_WINDOW = 25_000;
+export const REPLAY_BUDGET_WINDOW_MS = 3_600_000;
+/** Items read per page while a replay queues their events (one addBulk per page). */
 export const REPLAY_PAGE = 500;
 /** Most delivery attempts one GET .../deliveries answers (the worker keeps the last 1,000). */
 export const DELIVERIES_MAX_LIMIT = 1_000;
