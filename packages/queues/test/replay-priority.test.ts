@@ -55,9 +55,10 @@ describe('webhook delivery order', () => {
     await new Promise<void>((resolve, reject) => {
       const worker = new Worker<WebhookJobData>(
         queue.name,
-        async (job: Job<WebhookJobData>) => {
+        (job: Job<WebhookJobData>) => {
           order.push(job.data.eventId);
           if (order.length === total) setImmediate(() => void worker.close().then(resolve));
+          return Promise.resolve();
         },
         { connection: workerConnection, prefix, concurrency: 1 },
       );
