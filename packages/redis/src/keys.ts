@@ -82,4 +82,6 @@ export class RedisKeys {
 
   // The worker.
   sweepLease = () => `${this.prefix}:sweep:lease`;
+  /** Where the sweep's walk over live batches stands between ticks (JSON). */
+  sweepCursor = () => `${this.prefix}:sweep:cursor`;
 }
