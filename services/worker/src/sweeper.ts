@@ -58,7 +58,7 @@ const ITEM_CHUNK = 500;
  * Open items one tick looks at: a bounded cost per tick however much is open (30,000 open items
  * take a few ticks, not one long one). A finished batch to settle counts as one chunk.
  */
-export const ITEMS_PER_TICK = 3_000;
+export const ITEMS_PER_TICK = 1_500;
 const OPEN_STATES = ['queued', 'running'] as const;
 
 /** Where the walk stands between ticks: kept in Redis, as the next tick may be another process's. */
