@@ -46,7 +46,7 @@ export interface Config {
   tenants: Tenant[];
   adminToken: string | null;
   webhooks: {
-    /** Null: generated once per Redis and shared by every process (dev only). */
+    /** Null only in dev mode (no API_TOKENS): generated once per Redis, shared by every process. */
     secret: string | null;
     allowPrivateNetworks: boolean;
     retryScheduleMs: number[];
@@ -125,6 +125,13 @@ export function loadConfig(env: Env = process.env): Config {
 
   if (config.webhooks.secret !== null && config.webhooks.secret.length < 16) {
     read.fail('WEBHOOK_SECRET must be at least 16 characters');
+  }
+  if (config.tenants.length > 0 && config.webhooks.secret === null) {
+    // A generated secret lives in Redis: whoever reads Redis could sign any tenant's events,
+    // and a flushed Redis would silently change every tenant's secret.
+    read.fail(
+      'WEBHOOK_SECRET is required when API_TOKENS is set (at least 16 characters; each tenant signs with a secret derived from it)',
+    );
   }
   if (config.adminToken !== null && config.adminToken.length < 8) {
     read.fail('ADMIN_TOKEN must be at least 8 characters');

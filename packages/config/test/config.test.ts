@@ -105,6 +105,18 @@ describe('loadConfig', () => {
     expect(problems).toHaveLength(3);
   });
 
+  it('requires WEBHOOK_SECRET when API_TOKENS is set, naming it', () => {
+    const problems = problemsOf({ API_TOKENS: 'acme:acme-token-1' });
+    expect(problems).toEqual([
+      expect.stringMatching(/^WEBHOOK_SECRET is required when API_TOKENS/),
+    ]);
+    expect(
+      problemsOf({ API_TOKENS: 'acme:acme-token-1', WEBHOOK_SECRET: 'long-enough-secret' }),
+    ).toEqual([]);
+    // Dev mode (no tenants) keeps its generated secret.
+    expect(loadConfig({}).webhooks.secret).toBeNull();
+  });
+
   it('limits each tenant to 600 API requests per minute by default; 0 turns the limit off', () => {
     expect(loadConfig({}).api).toMatchObject({ rateLimit: 600, rateWindowMs: 60_000 });
     const custom = loadConfig({ API_RATE_LIMIT: '20', API_RATE_WINDOW_MS: '1000' });

@@ -1,4 +1,7 @@
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+import { serializeError, serializeRequest, stripQuery, URL_FIELD } from './urls.js';
+
+export { serializeError, serializeRequest, stripQuery, stripQueriesInText } from './urls.js';
 
 export type { Logger } from 'pino';
 
@@ -26,8 +29,9 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * Censors sensitive fields of the plain objects and arrays in a log call. Errors, requests and
- * replies are left to pino's serializers (their headers are covered by REDACT_PATHS).
+ * Censors sensitive fields of the plain objects and arrays in a log call, and cuts the query
+ * string off every URL-named field (`url`, `downloadUrl`, `webhook_url`, ...). Errors, requests
+ * and replies are left to pino's serializers (see urls.ts; headers are covered by REDACT_PATHS).
  */
 export function redactFields(value: unknown, depth = 0): unknown {
   if (depth > MAX_DEPTH) return value;
@@ -35,12 +39,14 @@ export function redactFields(value: unknown, depth = 0): unknown {
   if (!isPlainObject(value)) return value;
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value)) {
-    out[key] = SENSITIVE_FIELD.test(key) ? REDACTED : redactFields(v, depth + 1);
+    if (SENSITIVE_FIELD.test(key)) out[key] = REDACTED;
+    else if (typeof v === 'string' && URL_FIELD.test(key)) out[key] = stripQuery(v);
+    else out[key] = redactFields(v, depth + 1);
   }
   return out;
 }
 
-/** The pino options of every process: service name on each line, secrets redacted. */
+/** The pino options of every process: service name on each line, secrets and URL queries out. */
 export function loggerOptions(
   service: string,
   level: LoggerOptions['level'] = 'info',
@@ -51,6 +57,7 @@ export function loggerOptions(
     ...overrides,
     base: { service, ...overrides.base },
     redact: { paths: REDACT_PATHS, censor: REDACTED },
+    serializers: { req: serializeRequest, err: serializeError, ...overrides.serializers },
     formatters: {
       ...overrides.formatters,
       log: (object) => redactFields(object) as Record<string, unknown>,

@@ -59,3 +59,40 @@ export function webhookJob(data: WebhookJobData, retryScheduleMs: number[]) {
     },
   };
 }
+
+/**
+ * Replayed events go after live ones: BullMQ serves jobs without a priority first, and among
+ * replays a lower page number first, so a tenant replaying a huge batch neither delays any
+ * tenant's live events nor another tenant's smaller replay by more than a page at a time.
+ */
+export const REPLAY_PRIORITY_BASE = 10;
+/** BullMQ's largest priority. */
+const MAX_PRIORITY = 2_097_152;
+
+/**
+ * A replayed event's delivery job: the event id stays the webhook-id, the job id is new (so the
+ * queue takes it while the original is still kept), its priority is below every live event's,
+ * and it is kept only briefly once done (each attempt is recorded on the batch anyway), so
+ * replays cannot fill Redis.
+ */
+export function replayWebhookJob(
+  data: WebhookJobData,
+  retryScheduleMs: number[],
+  replay: { number: number; page: number },
+) {
+  const job = webhookJob(data, retryScheduleMs);
+  return {
+    ...job,
+    opts: {
+      ...job.opts,
+      jobId: replayJobId(data.eventId, replay.number),
+      priority: Math.min(MAX_PRIORITY, REPLAY_PRIORITY_BASE + replay.page),
+      removeOnComplete: { age: 3_600, count: 1_000 },
+      removeOnFail: { age: 24 * 3_600, count: 1_000 },
+    },
+  };
+}
+
+/** The BullMQ job id of a replayed event: the event id stays the webhook-id, the job is new. */
+export const replayJobId = (eventId: string, replay: number): string =>
+  `${eventId}.replay-${replay}`;

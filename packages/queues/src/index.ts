@@ -11,5 +11,13 @@ export {
   type TryonQueue,
   type WebhookQueue,
 } from './queues.js';
-export { batchCompletedEvent, itemEvent, webhookJob, type EventTarget } from './events.js';
+export {
+  batchCompletedEvent,
+  itemEvent,
+  REPLAY_PRIORITY_BASE,
+  replayJobId,
+  replayWebhookJob,
+  webhookJob,
+  type EventTarget,
+} from './events.js';
 export { redisDurabilityProblems } from './redis-settings.js';

@@ -23,6 +23,7 @@ export {
   type BatchEventSubscriberOptions,
 } from './batch-events.js';
 export { BatchRetention, liveBatchesKey } from './retention.js';
+export { StreamSlots, type StreamSlot, type StreamSlotsOptions } from './stream-slots.js';
 export { itemResultUrl, publicBatch, publicItem } from './views.js';
 export {
   INPUT_CHECK_KEEP_SECONDS,

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { RedisKeys } from '@tryon/redis';
 import { claimReplay } from './scripts/claim-replay.js';
+import { takeReplayBudgetScript } from './scripts/replay-budget.js';
 import { shareExpiryScript } from './scripts/share-expiry.js';
 
 export interface FitroomErrorRecord {
@@ -112,6 +113,24 @@ export class Operations {
       { cooldownMs: Math.max(0, Math.ceil(cooldownMs)), counterTtlS: REPLAY_COUNTER_TTL_S },
     );
     return replay > 0 ? { replay } : { replay: null, retryInMs: Math.max(1, retryInMs) };
+  }
+
+  /**
+   * Counts `events` replayed webhook events against the tenant's `limit` per `windowMs` (a
+   * window starts with its first replay). All or nothing; a replay bigger than the whole limit
+   * is let through only into an empty window, so no batch is too big to replay ever.
+   */
+  async takeReplayBudget(
+    tenantId: string,
+    events: number,
+    budget: { limit: number; windowMs: number },
+  ): Promise<{ taken: true } | { taken: false; retryInMs: number }> {
+    const [taken, retryInMs] = await takeReplayBudgetScript.run(
+      this.redis,
+      [this.keys.tenantReplayBudget(tenantId)],
+      [Math.max(0, Math.ceil(events)), budget.limit, budget.windowMs],
+    );
+    return taken === 1 ? { taken: true } : { taken: false, retryInMs: Math.max(1, retryInMs) };
   }
 
   /**

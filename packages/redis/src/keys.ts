@@ -40,6 +40,10 @@ export class RedisKeys {
   tenantBatches = (tenantId: string) => `${this.prefix}:tenant:${tenantId}:batches`;
   idempotency = (tenantId: string, key: string) =>
     `${this.prefix}:tenant:${tenantId}:idempotency:${key}`;
+  /** Webhook events a tenant replayed in the current window (counter with expiry). */
+  tenantReplayBudget = (tenantId: string) => `${this.prefix}:tenant:${tenantId}:replay-budget`;
+  /** A tenant's open event streams (zset stream id -> lease end, ms): the per-tenant cap. */
+  tenantEventStreams = (tenantId: string) => `${this.prefix}:tenant:${tenantId}:event-streams`;
   asset = (tenantId: string, assetId: string) =>
     `${this.prefix}:tenant:${tenantId}:asset:${assetId}`;
 
@@ -82,4 +86,6 @@ export class RedisKeys {
 
   // The worker.
   sweepLease = () => `${this.prefix}:sweep:lease`;
+  /** Where the sweep's walk over live batches stands between ticks (JSON). */
+  sweepCursor = () => `${this.prefix}:sweep:cursor`;
 }

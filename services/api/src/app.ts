@@ -233,7 +233,7 @@ function registerRoutes(app: ApiApp, routeDeps: RouteDeps): void {
 
 /** /v1: a tenant's token, then the per-tenant request limit, then the route. */
 async function registerTenantRoutes(v1: ApiApp, routeDeps: RouteDeps): Promise<void> {
-  const { config, metrics } = routeDeps;
+  const { metrics } = routeDeps;
   // Every tenant route may answer 429 (the per-tenant limit): said once, here, for /docs.
   v1.addHook('onRoute', (route) => {
     const response = (route.schema?.response ?? null) as Record<number, unknown> | null;
@@ -241,18 +241,11 @@ async function registerTenantRoutes(v1: ApiApp, routeDeps: RouteDeps): Promise<v
   });
   v1.addHook('onRequest', routeDeps.auth.tenantHook);
   // After the token check (401 first), before the body is read.
-  v1.addHook('onRequest', async (request) => {
-    const verdict = await routeDeps.tenantLimit.take(tenantOf(request).id, request.log);
-    if (verdict.allowed) return;
-    metrics.rateLimited.inc({ api: 'v1' });
-    throw new ApiError(
-      429,
-      'rate_limited',
-      `too many requests: each tenant may send ${config.api.rateLimit} per ` +
-        `${config.api.rateWindowMs / 1000} s; retry in ${verdict.retryAfterSeconds} s`,
-      verdict.retryAfterSeconds,
-    );
-  });
+  v1.addHook('onRequest', (request) =>
+    routeDeps.tenantLimit.enforce(tenantOf(request).id, request.log, () =>
+      metrics.rateLimited.inc({ api: 'v1' }),
+    ),
+  );
   await v1.register(assetRoutes, routeDeps);
   await v1.register(batchRoutes, routeDeps);
   await v1.register(itemRoutes, routeDeps);

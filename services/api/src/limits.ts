@@ -42,7 +42,20 @@ export const FITROOM_FORM_MAX_FIELDS = 16;
 export const MAX_JSON_DEPTH = 64;
 /** A tenant may replay a batch's webhook events once per this long (operators any time). */
 export const REPLAY_COOLDOWN_MS = 10_000;
-/** Items read per page while a replay queues their events. */
+/**
+ * Webhook events one tenant may replay per window (its own replays; operators' are free):
+ * bounds what replays add to Redis and to the webhook queue.
+ */
+export const REPLAY_EVENTS_PER_WINDOW = 25_000;
+export const REPLAY_BUDGET_WINDOW_MS = 3_600_000;
+/** Items read per page while a replay queues their events (one addBulk per page). */
 export const REPLAY_PAGE = 500;
 /** Most delivery attempts one GET .../deliveries answers (the worker keeps the last 1,000). */
 export const DELIVERIES_MAX_LIMIT = 1_000;
+/** Event streams (SSE, /v1 and /ui together) one tenant may hold open at once; 429 beyond. */
+export const MAX_EVENT_STREAMS_PER_TENANT = 20;
+/**
+ * How long a stream's slot outlives its last renewal (renewed with each heartbeat): how long a
+ * crashed api process's streams still count against their tenant.
+ */
+export const EVENT_STREAM_LEASE_MS = 45_000;

@@ -40,6 +40,7 @@ describe('pnpm start:api (src/main.ts)', () => {
       PORT: '0',
       DATA_DIR: `/tmp/${uniqueId('api-main')}`,
       API_TOKENS: 'acme:acme-token-0123456789',
+      WEBHOOK_SECRET: 'webhook-master-secret-0123456789',
     });
     // Wait for the line that says where it listens (no sleeps: the line is the signal).
     const url = await new Promise<string>((resolve, reject) => {

@@ -226,6 +226,26 @@ describe('startApi', () => {
   });
 });
 
+describe('request logs', () => {
+  it('log every request URL without its query string (signed links, tokens)', async () => {
+    const t = await buildTestApp({ storage: 'fs' });
+    try {
+      await t.app.inject({
+        method: 'GET',
+        url: '/v1/items/no-such-item/result?expires=1&sig=signed-link-sig-1&access=tok-in-query-2',
+        headers: auth(TOKENS.acme),
+      });
+      const lines = t.logs.join('');
+      expect(lines).toContain('"url":"/v1/items/no-such-item/result"');
+      expect(lines).not.toContain('signed-link-sig-1');
+      expect(lines).not.toContain('tok-in-query-2');
+      expect(lines).not.toContain('expires=1');
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe('closing with a request in flight', () => {
   it('answers it, then closes its keep-alive connection instead of waiting for the client', async () => {
     const t = await buildTestApp({ storage: 'fs' });

@@ -194,3 +194,62 @@ describe('the default limit', () => {
     expect(await t.redis.zcard(keys[0]!)).toBe(1);
   });
 });
+
+describe(`the dashboard under API_RATE_LIMIT=${LIMIT} per minute`, () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await buildTestApp({
+      storage: 'fs',
+      env: { API_RATE_LIMIT: String(LIMIT), API_RATE_WINDOW_MS: '60000' },
+    });
+  });
+  afterAll(() => t.close());
+
+  async function signIn(token: string): Promise<string> {
+    const res = await t.app.inject({
+      method: 'POST',
+      url: '/ui/login',
+      payload: new URLSearchParams({ token }).toString(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'http://api.test' },
+    });
+    expect(res.statusCode).toBe(303);
+    const cookies = [res.headers['set-cookie'] ?? []].flat();
+    return cookies.map((c) => c.split(';')[0]).join('; ');
+  }
+
+  it("counts /ui pages and thumbnails against the signed-in tenant's limit, shared with /v1", async () => {
+    const acmeCookie = await signIn(TOKENS.acme);
+    const globexCookie = await signIn(TOKENS.globex);
+    const asAcme = (url: string) =>
+      t.app.inject({ method: 'GET', url, headers: { cookie: acmeCookie } });
+    // 1-2 pages, 3-4 thumbnails (of an item that is not there: still a request), 5 /v1.
+    expect((await asAcme('/ui')).statusCode).toBe(200);
+    expect((await asAcme('/ui/batches/bat_00000000000000000000')).statusCode).toBe(404);
+    for (const role of ['model', 'result']) {
+      expect((await asAcme(`/ui/thumbs/itm_00000000000000000000/${role}`)).statusCode).toBe(404);
+    }
+    expect(
+      (await t.app.inject({ method: 'GET', url: '/v1/batches', headers: acme })).statusCode,
+    ).toBe(200);
+    // Static assets are free.
+    for (let i = 0; i < LIMIT; i++) {
+      expect((await asAcme('/ui/assets/app.css')).statusCode).toBe(200);
+    }
+    expect((await asAcme('/ui')).statusCode).toBe(200);
+    // The 7th: a page, a thumbnail and /v1 are all refused.
+    const page = await asAcme('/ui');
+    expectLimited(page);
+    expect(page.body).toContain('too many requests');
+    expectLimited(await asAcme('/ui/thumbs/itm_00000000000000000000/model'));
+    expectLimited(await t.app.inject({ method: 'GET', url: '/v1/batches', headers: acme }));
+    // Another tenant's dashboard is untouched.
+    const other = await t.app.inject({
+      method: 'GET',
+      url: '/ui',
+      headers: { cookie: globexCookie },
+    });
+    expect(other.statusCode).toBe(200);
+    const metrics = await t.app.inject({ method: 'GET', url: '/metrics' });
+    expect(metrics.body).toMatch(/tryon_api_rate_limited_total\{api="ui"\} [1-9]/);
+  });
+});

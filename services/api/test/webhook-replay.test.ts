@@ -2,6 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Batch, ItemsPage } from '@tryon/domain';
 import { batchCompletedEvent, itemEvent, webhookJob } from '@tryon/queues';
 import { publicBatch, publicItem, type ItemRecord } from '@tryon/records';
+import { REPLAY_PRIORITY_BASE } from '@tryon/queues';
+import { RedisKeys } from '@tryon/redis';
+import { ApiError } from '../src/errors.js';
+import { WebhookReplayer } from '../src/lib/webhook-replay.js';
 import { REPLAY_COOLDOWN_MS } from '../src/limits.js';
 import { auth, buildTestApp, imageUrl, TOKENS, type TestApp } from './helper.js';
 
@@ -327,4 +331,62 @@ describe('GET /v1/batches/:id/deliveries', () => {
       expect(res.json()).toMatchObject({ error: { code: 'validation_error' } });
     },
   );
+});
+
+describe('replays cannot crowd out others', () => {
+  it('queue below live events, kept only briefly once delivered', async () => {
+    const batch = await submit(2);
+    for (const item of await itemsOf(batch.id)) await finish(item, 'completed');
+    expect((await replay(batch.id)).statusCode).toBe(202);
+    const jobs = await t.webhookQueue.getJobs(['prioritized', 'waiting']);
+    const replayed = jobs.filter((job) => job.data.batchId === batch.id);
+    expect(replayed).toHaveLength(3); // two items and batch.completed
+    for (const job of replayed) {
+      expect(job.id).toMatch(/\.replay-1$/);
+      expect(job.opts.priority).toBeGreaterThanOrEqual(REPLAY_PRIORITY_BASE);
+      expect(await job.getState()).toBe('prioritized');
+      expect(job.opts.removeOnComplete).toEqual({ age: 3_600, count: 1_000 });
+      expect(job.opts.removeOnFail).toEqual({ age: 24 * 3_600, count: 1_000 });
+    }
+    // The worker's live events carry no priority: BullMQ serves them before any replay.
+    const [item] = await itemsOf(batch.id);
+    expect((await workerItemJob(item!.id, 'item.completed')).opts).not.toHaveProperty('priority');
+  });
+
+  it("counts a tenant's replayed events against its budget: 429 replay_limit beyond, operators free", async () => {
+    const replayer = new WebhookReplayer({
+      records: t.records,
+      operations: t.operations,
+      webhookQueue: t.webhookQueue,
+      publicUrl: t.config.publicUrl,
+      retryScheduleMs: t.config.webhooks.retryScheduleMs,
+      replayBudget: { limit: 5, windowMs: 600_000 },
+    });
+    const finishedBatch = async () => {
+      const batch = await submit(2);
+      for (const item of await itemsOf(batch.id)) await finish(item, 'completed');
+      return (await t.records.getBatch(batch.id))!;
+    };
+    // Earlier tests' replays counted against acme's budget (of the app's size): a fresh window.
+    await t.redis.del(new RedisKeys(t.config.prefix).tenantReplayBudget('acme'));
+    const tenant = { cooldownMs: 0, countAgainstTenant: true };
+    const first = await finishedBatch();
+    expect((await replayer.replay(first, tenant)).events).toBe(3);
+    const second = await finishedBatch();
+    const refused = await replayer.replay(second, tenant).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(ApiError);
+    expect(refused).toMatchObject({ statusCode: 429, code: 'replay_limit' });
+    const retryAfter = (refused as ApiError).retryAfterSeconds!;
+    expect(retryAfter).toBeGreaterThan(500);
+    expect(retryAfter).toBeLessThanOrEqual(600);
+    // Nothing of the refused replay was queued.
+    const queued = await t.webhookQueue.getJobs(['prioritized', 'waiting']);
+    expect(queued.filter((job) => job.data.batchId === second.id)).toHaveLength(0);
+    // Operators' replays are not counted; another tenant has a budget of its own.
+    const operator = { cooldownMs: 0, countAgainstTenant: false };
+    expect((await replayer.replay(second, operator)).events).toBe(3);
+    expect(
+      await t.operations.takeReplayBudget('globex', 3, { limit: 5, windowMs: 600_000 }),
+    ).toEqual({ taken: true });
+  });
 });

@@ -5,11 +5,14 @@ import {
   BatchEventSubscriber,
   publicBatch,
   publicItem,
+  StreamSlots,
   type BatchEvent,
   type BatchRecord,
+  type StreamSlot,
 } from '@tryon/records';
 import type { RouteDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
+import { EVENT_STREAM_LEASE_MS, MAX_EVENT_STREAMS_PER_TENANT } from '../limits.js';
 
 /**
  * Live batch progress as server-sent events (GET /v1/batches/:id/events and any route that
@@ -35,15 +38,41 @@ const ITEM_CHUNK = 500;
 /** On resume (Last-Event-ID), items changed this long before it are sent too (clock skew). */
 const RESUME_SLACK_MS = 5_000;
 
-/** The process's streams and their one shared Redis subscriber connection. */
+/**
+ * The process's streams, their one shared Redis subscriber connection, and the per-tenant cap on
+ * open streams (shared by every api process through Redis).
+ */
 export class BatchEventStreams {
   readonly subscriber: BatchEventSubscriber;
+  readonly slots: StreamSlots;
   private readonly open = new Set<() => void>();
 
-  constructor(redis: Redis, prefix: string, log: FastifyBaseLogger) {
+  constructor(
+    redis: Redis,
+    prefix: string,
+    log: FastifyBaseLogger,
+    limits = { perTenant: MAX_EVENT_STREAMS_PER_TENANT, leaseMs: EVENT_STREAM_LEASE_MS },
+  ) {
     this.subscriber = new BatchEventSubscriber(redis, prefix, {
       onError: (error) => log.warn({ err: error }, 'batch events subscriber: redis error'),
     });
+    this.slots = new StreamSlots(redis, prefix, {
+      limit: limits.perTenant,
+      leaseMs: limits.leaseMs,
+    });
+  }
+
+  /** A slot for one more stream of this tenant, or 429 too_many_streams. */
+  async takeSlot(tenantId: string): Promise<StreamSlot> {
+    const slot = await this.slots.take(tenantId);
+    if (slot) return slot;
+    const { limit } = this.slots.options;
+    throw new ApiError(
+      429,
+      'too_many_streams',
+      `this tenant already has ${limit} event streams open, the most it may hold at once; ` +
+        'close one (or poll GET /v1/batches/:id) and try again',
+    );
   }
 
   get openStreams(): number {
@@ -80,7 +109,8 @@ export async function streamBatchEvents(
   deps: RouteDeps,
   batch: BatchRecord,
 ): Promise<void> {
-  const stream = new BatchEventStream(deps, batch.id, request.log);
+  const slot = await deps.batchEvents.takeSlot(batch.tenant_id);
+  const stream = new BatchEventStream(deps, batch.id, request.log, slot);
   // Subscribe before reading the batch, so no change between the read and the subscription is
   // missed (even a finished batch: a retry may have reopened it since the caller read it).
   await stream.subscribe();
@@ -125,6 +155,7 @@ class BatchEventStream {
     private readonly deps: RouteDeps,
     private readonly batchId: string,
     private readonly log: FastifyBaseLogger,
+    private readonly slot: StreamSlot,
   ) {}
 
   async subscribe(): Promise<void> {
@@ -135,6 +166,7 @@ class BatchEventStream {
       );
     } catch (error) {
       this.log.warn({ err: error, batch_id: this.batchId }, 'could not subscribe to batch events');
+      this.releaseSlot();
       throw new ApiError(503, 'unavailable', 'live events are unavailable; retry shortly');
     }
   }
@@ -142,6 +174,7 @@ class BatchEventStream {
   /** The stream will not open after all: drop the subscription. */
   abandon(): void {
     this.unsubscribe();
+    this.releaseSlot();
     if (this.countsTimer) clearTimeout(this.countsTimer);
   }
 
@@ -213,7 +246,11 @@ class BatchEventStream {
     metrics.batchEventStreams.inc();
     metrics.batchEventStreamsOpen.inc();
     const heartbeat = setInterval(() => {
-      if (!this.ended) raw.write(': ping\n\n');
+      if (this.ended) return;
+      raw.write(': ping\n\n');
+      this.slot.renew().catch((error: unknown) => {
+        this.log.warn({ err: error, batch_id: this.batchId }, 'batch events: lease not renewed');
+      });
     }, HEARTBEAT_MS);
     const resync = setInterval(() => {
       this.countsDue = true;
@@ -235,10 +272,18 @@ class BatchEventStream {
     if (this.graceTimer) clearTimeout(this.graceTimer);
     this.unsubscribe();
     this.untrack();
+    this.releaseSlot();
     this.deps.metrics.batchEventStreamsOpen.dec();
     if (!this.raw.writableEnded) this.raw.end();
     this.resolveEnded();
   };
+
+  /** The tenant's stream slot goes back (a failure only leaves it to its lease). */
+  private releaseSlot(): void {
+    this.slot.release().catch((error: unknown) => {
+      this.log.warn({ err: error, batch_id: this.batchId }, 'batch events: slot not released');
+    });
+  }
 
   private send(event: string, data: unknown): void {
     if (this.ended) return;

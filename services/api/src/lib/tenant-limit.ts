@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
 import { RateLimiter } from '@tryon/rate-limiter';
 import { RedisKeys } from '@tryon/redis';
+import { ApiError } from '../errors.js';
 
 export interface TenantLimitOptions {
   redis: Redis;
@@ -23,7 +24,7 @@ export type TenantLimitVerdict = { allowed: true } | { allowed: false; retryAfte
 export class TenantLimit {
   private readonly limiter: RateLimiter | null;
 
-  constructor(options: TenantLimitOptions) {
+  constructor(private readonly options: TenantLimitOptions) {
     this.limiter =
       options.limit > 0
         ? new RateLimiter({
@@ -58,5 +59,22 @@ export class TenantLimit {
       );
       return { allowed: true };
     }
+  }
+
+  /**
+   * Takes a slot or throws the 429 `rate_limited` a tenant over its limit gets (on /v1 and the
+   * dashboard alike), with Retry-After. `onLimited` is told (metrics).
+   */
+  async enforce(tenantId: string, log?: FastifyBaseLogger, onLimited?: () => void): Promise<void> {
+    const verdict = await this.take(tenantId, log);
+    if (verdict.allowed) return;
+    onLimited?.();
+    throw new ApiError(
+      429,
+      'rate_limited',
+      `too many requests: each tenant may send ${this.options.limit} per ` +
+        `${this.options.windowMs / 1000} s; retry in ${verdict.retryAfterSeconds} s`,
+      verdict.retryAfterSeconds,
+    );
   }
 }

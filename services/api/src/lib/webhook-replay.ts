@@ -1,5 +1,11 @@
 import type { WebhookJobData } from '@tryon/domain';
-import { batchCompletedEvent, itemEvent, webhookJob, type WebhookQueue } from '@tryon/queues';
+import {
+  batchCompletedEvent,
+  itemEvent,
+  replayJobId,
+  replayWebhookJob,
+  type WebhookQueue,
+} from '@tryon/queues';
 import {
   publicBatch,
   publicItem,
@@ -8,7 +14,7 @@ import {
   type Records,
 } from '@tryon/records';
 import { ApiError } from '../errors.js';
-import { REPLAY_PAGE } from '../limits.js';
+import { REPLAY_BUDGET_WINDOW_MS, REPLAY_EVENTS_PER_WINDOW, REPLAY_PAGE } from '../limits.js';
 
 export interface WebhookReplayDeps {
   records: Records;
@@ -16,6 +22,14 @@ export interface WebhookReplayDeps {
   webhookQueue: WebhookQueue;
   publicUrl: string;
   retryScheduleMs: number[];
+  /** Events one tenant may replay per window (operators' replays are not counted). */
+  replayBudget?: { limit: number; windowMs: number };
+}
+
+export interface ReplayOptions {
+  cooldownMs: number;
+  /** A tenant's own replay: counted against its replay budget (429 replay_limit beyond). */
+  countAgainstTenant: boolean;
 }
 
 export interface ReplayResult {
@@ -27,21 +41,21 @@ export interface ReplayResult {
   by_type: { 'item.completed': number; 'item.failed': number; 'batch.completed': number };
 }
 
-/** The BullMQ job id of a replayed event: the event id stays the webhook-id, the job is new. */
-export const replayJobId = (eventId: string, replay: number): string =>
-  `${eventId}.replay-${replay}`;
+export { replayJobId };
 
 /**
  * Queues a batch's webhook events again, built exactly as the worker builds them (same event
  * ids, hence the same webhook-id, so receivers deduplicate), from the items' current state:
  * item.completed or item.failed for every finished item, batch.completed when the batch is
  * finished. Each replay gets job ids of its own, so BullMQ accepts the jobs even while the
- * original deliveries are still kept or retrying.
+ * original deliveries are still kept or retrying. Events are queued a page at a time, below
+ * live events and page by page (see replayWebhookJob), and a tenant replays at most its budget
+ * of events per window.
  */
 export class WebhookReplayer {
   constructor(private readonly deps: WebhookReplayDeps) {}
 
-  async replay(batch: BatchRecord, options: { cooldownMs: number }): Promise<ReplayResult> {
+  async replay(batch: BatchRecord, options: ReplayOptions): Promise<ReplayResult> {
     const { records, operations, webhookQueue } = this.deps;
     if (!batch.webhook_url) {
       throw new ApiError(
@@ -60,15 +74,15 @@ export class WebhookReplayer {
         seconds,
       );
     }
+    if (options.countAgainstTenant) await this.takeBudget(batch);
     const target = { tenantId: batch.tenant_id, batchId: batch.id, url: batch.webhook_url };
     const byType = { 'item.completed': 0, 'item.failed': 0, 'batch.completed': 0 };
+    let page = 0;
     const add = async (events: WebhookJobData[]) => {
       if (events.length === 0) return;
+      const replay = { number: claim.replay, page: page++ };
       await webhookQueue.addBulk(
-        events.map((event) => {
-          const job = webhookJob(event, this.deps.retryScheduleMs);
-          return { ...job, opts: { ...job.opts, jobId: replayJobId(event.eventId, claim.replay) } };
-        }),
+        events.map((event) => replayWebhookJob(event, this.deps.retryScheduleMs, replay)),
       );
     };
 
@@ -100,5 +114,26 @@ export class WebhookReplayer {
       events: byType['item.completed'] + byType['item.failed'] + byType['batch.completed'],
       by_type: byType,
     };
+  }
+
+  /** The batch's events (as its counts say) against the tenant's budget, or 429 replay_limit. */
+  private async takeBudget(batch: BatchRecord): Promise<void> {
+    const budget = this.deps.replayBudget ?? {
+      limit: REPLAY_EVENTS_PER_WINDOW,
+      windowMs: REPLAY_BUDGET_WINDOW_MS,
+    };
+    const events =
+      batch.counts.completed + batch.counts.failed + (batch.completed_at !== null ? 1 : 0);
+    if (events === 0) return;
+    const verdict = await this.deps.operations.takeReplayBudget(batch.tenant_id, events, budget);
+    if (verdict.taken) return;
+    const seconds = Math.max(1, Math.ceil(verdict.retryInMs / 1000));
+    throw new ApiError(
+      429,
+      'replay_limit',
+      `this replay would pass this tenant's limit of ${budget.limit} replayed events per ` +
+        `${budget.windowMs / 60_000} minutes; try again in ${seconds} s`,
+      seconds,
+    );
   }
 }

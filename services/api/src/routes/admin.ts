@@ -136,7 +136,10 @@ export const adminRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app, deps, 
     },
     async (request, reply) => {
       const batch = await anyBatch(request.params.id);
-      const result = await deps.replayer.replay(batch, { cooldownMs: 0 });
+      const result = await deps.replayer.replay(batch, {
+        cooldownMs: 0,
+        countAgainstTenant: false,
+      });
       request.log.info(result, 'webhook events replayed by an operator');
       return reply.status(202).send(result);
     },

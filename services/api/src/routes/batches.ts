@@ -16,7 +16,11 @@ import type { RouteDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
 import { resultsStream, RESULT_COLUMNS, type ResultsFormat } from '../lib/results-export.js';
 import { streamBatchEvents } from '../lib/batch-events.js';
-import { BATCH_BODY_LIMIT_BYTES, METADATA_MAX_BYTES } from '../limits.js';
+import {
+  BATCH_BODY_LIMIT_BYTES,
+  MAX_EVENT_STREAMS_PER_TENANT,
+  METADATA_MAX_BYTES,
+} from '../limits.js';
 import { BatchList, errorResponses, IdParams, ListBatchesQuery } from '../schemas.js';
 
 type BatchApp = Parameters<FastifyPluginCallbackTypebox<RouteDeps>>[0];
@@ -182,15 +186,17 @@ function registerEvents(app: BatchApp, deps: RouteDeps): void {
           'no item is queued or running, `event: done` with the finished batch, and the stream ' +
           'ends. A `: ping` comment comes every 15 s. Every event has an `id:`; a client that ' +
           'reconnects with `Last-Event-ID` also gets the items that changed since. A cancel or ' +
-          'retry of more than 1,000 items sends their counts, not each item. 503 when live ' +
-          'events are unavailable (Redis): poll GET /v1/batches/:id instead.',
+          'retry of more than 1,000 items sends their counts, not each item. A tenant may hold ' +
+          `${MAX_EVENT_STREAMS_PER_TENANT} streams open at once (here and on the dashboard ` +
+          'together); beyond, 429 too_many_streams. 503 when live events are unavailable ' +
+          '(Redis): poll GET /v1/batches/:id instead.',
         params: IdParams,
         response: {
           200: {
             description: 'The event stream',
             content: { 'text/event-stream': { schema: Type.String() } },
           },
-          ...errorResponses(400, 401, 404, 503),
+          ...errorResponses(400, 401, 404, 429, 503),
         },
       },
     },

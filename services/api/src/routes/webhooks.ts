@@ -2,7 +2,11 @@ import type { FastifyPluginCallbackTypebox } from '@fastify/type-provider-typebo
 import { tenantSigningSecret } from '@tryon/webhooks';
 import { tenantOf } from '../auth.js';
 import type { RouteDeps } from '../deps.js';
-import { REPLAY_COOLDOWN_MS } from '../limits.js';
+import {
+  REPLAY_BUDGET_WINDOW_MS,
+  REPLAY_COOLDOWN_MS,
+  REPLAY_EVENTS_PER_WINDOW,
+} from '../limits.js';
 import {
   DeliveriesQuery,
   DeliveryList,
@@ -64,14 +68,21 @@ export const webhookRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app, deps
       schema: {
         tags: ['webhooks'],
         summary: "Deliver the batch's webhook events again",
-        description: `${REPLAY_DESCRIPTION} At most once per ${REPLAY_COOLDOWN_MS / 1000} s per batch (429 replay_too_soon with Retry-After).`,
+        description:
+          `${REPLAY_DESCRIPTION} At most once per ${REPLAY_COOLDOWN_MS / 1000} s per batch ` +
+          `(429 replay_too_soon with Retry-After), and at most ${REPLAY_EVENTS_PER_WINDOW} ` +
+          `events per ${REPLAY_BUDGET_WINDOW_MS / 60_000} minutes per tenant (429 ` +
+          'replay_limit with Retry-After). Replayed events are delivered after live ones.',
         params: IdParams,
         response: { 202: ReplayAnswer, ...errorResponses(400, 401, 404, 409, 413, 429) },
       },
     },
     async (request, reply) => {
       const batch = await deps.batches.get(tenantOf(request).id, request.params.id);
-      const result = await deps.replayer.replay(batch, { cooldownMs: REPLAY_COOLDOWN_MS });
+      const result = await deps.replayer.replay(batch, {
+        cooldownMs: REPLAY_COOLDOWN_MS,
+        countAgainstTenant: true,
+      });
       request.log.info(result, 'webhook events replayed');
       return reply.status(202).send(result);
     },

@@ -11,6 +11,8 @@ import type { FastifyInstance } from 'fastify';
  */
 export const PUBLIC_DIR = fileURLToPath(new URL('./public/', import.meta.url));
 const ASSETS_PREFIX = '/assets/';
+/** Where the stylesheet and script are served: static files, free of the tenant's limit. */
+export const UI_ASSETS_PATH = `/ui${ASSETS_PREFIX}`;
 const ONE_DAY_MS = 86_400_000;
 
 /** Asset URLs carry their content hash, so they can be cached for long and still change. */

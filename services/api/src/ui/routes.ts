@@ -1,7 +1,7 @@
 import formbody from '@fastify/formbody';
 import type { FastifyPluginAsync } from 'fastify';
 import type { RouteDeps } from '../deps.js';
-import { registerAssets } from './assets.js';
+import { registerAssets, UI_ASSETS_PATH } from './assets.js';
 import { UiContext, type UiRoutes } from './context.js';
 import { registerItemImages } from './item-images.js';
 import { registerBatchPage } from './pages/batch.js';
@@ -43,6 +43,16 @@ export const uiRoutes: FastifyPluginAsync<RouteDeps> = async (app, deps) => {
 
   app.addHook('onRoute', (route) => {
     route.schema = { ...route.schema, hide: true };
+  });
+  // Pages, fragments, streams and thumbnails cost the signed-in tenant's API budget like /v1:
+  // a dashboard left refreshing (or a script posing as one) cannot outrun the limit.
+  app.addHook('onRequest', async (request) => {
+    if (request.url.startsWith(UI_ASSETS_PATH)) return;
+    const tenant = session.tenant(request);
+    if (!tenant) return;
+    await deps.tenantLimit.enforce(tenant.id, request.log, () =>
+      deps.metrics.rateLimited.inc({ api: 'ui' }),
+    );
   });
   await app.register(formbody, { bodyLimit: 16 * 1024 });
   await registerSecurity(app, session);

@@ -34,6 +34,9 @@ export function registerErrorPages(app: FastifyInstance, ui: UiContext): void {
     const answer = describeError(error);
     if (answer.status >= 500) request.log.error({ err: error }, 'request failed');
     else request.log.info({ status: answer.status, code: answer.code }, answer.message);
+    if (answer.retryAfterSeconds !== undefined) {
+      void reply.header('retry-after', String(answer.retryAfterSeconds));
+    }
     return ui.sendPage(request, reply, {
       title: answer.status === 404 ? 'Not found' : 'Error',
       body: errorPage({ status: answer.status, message: answer.message }),
