@@ -212,6 +212,21 @@ export const ItemResult = Type.Object({
   url: Type.String({ description: 'Where to fetch the image' }),
 });
 
+export const ReviewDecision = Type.Union([Type.Literal('approved'), Type.Literal('rejected')], {
+  description: "A person's verdict on a completed item's result",
+});
+
+export const PreviousResult = Type.Composite(
+  [
+    ItemResult,
+    Type.Object({
+      review: Nullable(ReviewDecision),
+      replaced_at: Timestamp,
+    }),
+  ],
+  { description: 'A result replaced by a re-render, kept in storage, with the review it had' },
+);
+
 export const Item = Type.Object(
   {
     id: Type.String(),
@@ -228,12 +243,58 @@ export const Item = Type.Object(
     attempts: Type.Integer({ description: 'FitRoom tasks created for this item' }),
     error: Nullable(ItemError),
     result: Nullable(ItemResult),
+    review: Nullable(ReviewDecision),
+    previous_results: Type.Array(PreviousResult, {
+      description: 'Earlier results of this item, oldest first (each re-render adds one)',
+    }),
     created_at: Timestamp,
     updated_at: Timestamp,
     started_at: Nullable(Timestamp),
     completed_at: Nullable(Timestamp),
   },
   { $id: 'Item' },
+);
+
+export const ReviewRequest = Type.Object(
+  {
+    decision: Type.Union([ReviewDecision, Type.Null()], {
+      description: 'approved or rejected; null clears the review',
+    }),
+  },
+  { additionalProperties: false },
+);
+
+export const RerenderQuery = Type.Object(
+  {
+    dry_run: Type.Optional(
+      Type.Boolean({ description: 'Count the items and credits only: nothing is queued' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export const RerenderAnswer = Type.Object(
+  {
+    dry_run: Type.Boolean(),
+    items: Type.Integer({ minimum: 0, description: 'Rejected completed items rendered again' }),
+    credits: Type.Integer({
+      minimum: 0,
+      description: 'What they cost: one FitRoom credit each (fresh renders, never reused)',
+    }),
+    item_ids: Type.Array(Type.String()),
+  },
+  { $id: 'RerenderAnswer' },
+);
+
+export const ResultsZipQuery = Type.Object(
+  {
+    review: Type.Optional(
+      Type.Union([Type.Literal('approved'), Type.Literal('all')], {
+        description: 'approved: only the approved results; all (default): every result',
+      }),
+    ),
+  },
+  { additionalProperties: false },
 );
 
 export const ItemsPage = Type.Object({
@@ -293,6 +354,11 @@ export type Item = Static<typeof Item>;
 export type ItemError = Static<typeof ItemError>;
 export type ItemResult = Static<typeof ItemResult>;
 export type ItemsPage = Static<typeof ItemsPage>;
+export type ReviewDecision = Static<typeof ReviewDecision>;
+export type PreviousResult = Static<typeof PreviousResult>;
+export type ReviewRequest = Static<typeof ReviewRequest>;
+export type RerenderAnswer = Static<typeof RerenderAnswer>;
+export type ResultsZipQuery = Static<typeof ResultsZipQuery>;
 export type ListItemsQuery = Static<typeof ListItemsQuery>;
 export type Asset = Static<typeof Asset>;
 export type WebhookEventType = Static<typeof WebhookEventType>;

@@ -6,6 +6,7 @@ export {
   type ItemUpdate,
   type NewBatch,
   type NewItem,
+  type StoredPreviousResult,
   type TransitionResult,
 } from './records.js';
 export {
@@ -22,7 +23,7 @@ export {
   type BatchEventSubscriberOptions,
 } from './batch-events.js';
 export { BatchRetention, liveBatchesKey } from './retention.js';
-export { itemResultUrl, publicBatch, publicItem } from './views.js';
+export { itemResultUrl, previousResultUrl, publicBatch, publicItem } from './views.js';
 export {
   INPUT_CHECK_KEEP_SECONDS,
   InputCheckCache,

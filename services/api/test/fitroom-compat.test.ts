@@ -465,6 +465,8 @@ describe('the task view', () => {
     attempts: 0,
     error: null,
     result: null,
+    review: null,
+    previous_results: [],
     created_at: new Date(1_744_707_904_000).toISOString(),
     updated_at: new Date(1_744_707_904_000).toISOString(),
     started_at: new Date(1_744_707_905_000).toISOString(),

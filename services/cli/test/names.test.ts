@@ -99,6 +99,8 @@ describe('the manifest', () => {
     attempts: 1,
     error: null,
     result: null,
+    review: null,
+    previous_results: [],
     created_at: '2026-01-01T00:00:00.000Z',
     updated_at: '2026-01-01T00:00:00.000Z',
     started_at: null,
