@@ -3,3 +3,4 @@ export * from './jobs.js';
 export * from './ids.js';
 export * from './csv.js';
 export * from './media-types.js';
+export * from './file-names.js';
