@@ -78,7 +78,12 @@ function registerPreviousResult(app: ReviewApp, deps: RouteDeps): void {
       schema: {
         tags: ['items'],
         summary: "One of the item's earlier results (previous_results[index])",
-        params: Type.Composite([IdParams, Type.Object({ index: Type.Integer({ minimum: 0 }) })]),
+        params: Type.Composite([
+          IdParams,
+          Type.Object({
+            index: Type.String({ pattern: '^[0-9]{1,4}$', description: '0 is the oldest' }),
+          }),
+        ]),
         produces: [...WEB_IMAGE_TYPES],
         response: { 200: ImageBody, ...errorResponses(400, 401, 404) },
       },
@@ -86,7 +91,7 @@ function registerPreviousResult(app: ReviewApp, deps: RouteDeps): void {
     async (request, reply) => {
       const item = await records.getItem(request.params.id, tenantOf(request).id);
       if (!item) throw itemNotFound();
-      const earlier = item.previous_results[request.params.index];
+      const earlier = item.previous_results[Number(request.params.index)];
       if (!earlier) throw new ApiError(404, 'result_not_found', 'no earlier result at this index');
       const object = await storage.get(earlier.key);
       if (!object) throw new ApiError(404, 'result_not_found', 'the stored result is missing');
