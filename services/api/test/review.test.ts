@@ -164,7 +164,7 @@ describe('POST /v1/items/:id/review', () => {
       ['model-1__shirt-2', 'rejected'],
       ['model-2__shirt-1', 'approved'],
       ['model-2__shirt-2', ''],
-      ["'../etc/x".slice(1), 'approved'],
+      ['../etc/x', 'approved'],
       ['open', ''],
     ]);
     const jsonl = (await get(`/v1/batches/${batch.id}/results.jsonl`)).body

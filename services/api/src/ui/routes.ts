@@ -9,6 +9,7 @@ import { registerBatchesPage } from './pages/batches.js';
 import { registerErrorPages } from './pages/error.js';
 import { registerLoginPage } from './pages/login.js';
 import { registerOperatorPage } from './pages/operator.js';
+import { registerReviewPages } from './pages/review.js';
 import { registerSecurity } from './security.js';
 import { UiSession } from './session.js';
 import { ThumbnailService } from './thumbs.js';
@@ -21,6 +22,7 @@ const PAGES: UiRoutes[] = [
   registerLoginPage,
   registerBatchesPage,
   registerBatchPage,
+  registerReviewPages,
   registerOperatorPage,
   registerItemImages,
 ];
