@@ -1,0 +1,323 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'csv-parse/sync';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fromBuffer, type Entry, type ZipFile } from 'yauzl';
+import { startApi, type RunningApi } from '@tryon/api';
+import { loadConfig } from '@tryon/config';
+import { startSim, type RunningSim } from '@tryon/fitroom-sim';
+import { createLogger } from '@tryon/logger';
+import { createTestBucket, eventually, makeImage, serviceEnv, uniqueId } from '@tryon/testing';
+import { startWorker, type RunningWorker } from '@tryon/worker';
+
+/**
+ * A catalog team's review in a real browser (Debian's chromium via playwright-core) against
+ * simulator, worker and API on real Redis and S3: a finished 3 x 4 batch reviewed by keyboard
+ * in the dense grid (10 approved, 2 rejected), the 2 rendered again as fresh renders after the
+ * cost was shown, and the approved results downloaded as a ZIP from the page and unzipped.
+ */
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const SCREENSHOTS = join(ROOT, '.tmp', 'screenshots');
+const TIME_SCALE = 50;
+const TOKEN = 'acme-review-token-0123456789';
+/** The keys pressed on the 12 tiles, in order: the 4th and 9th are rejected. */
+const VERDICTS = 'aaaraaaaraaa'.split('');
+
+let sim: RunningSim;
+let api: RunningApi;
+let worker: RunningWorker;
+let browser: Browser;
+let page: Page;
+
+interface ItemView {
+  id: string;
+  status: string;
+  external_id: string;
+  review: string | null;
+  result: { sha256: string; bytes: number } | null;
+  previous_results: { review: string | null; sha256: string }[];
+}
+
+async function apiCall<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  const response = await fetch(`${api.url}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${TOKEN}`,
+      ...(body !== undefined && { 'content-type': 'application/json' }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${text}`);
+  return JSON.parse(text) as T;
+}
+
+async function upload(prefix: string, count: number, seed: number): Promise<string[]> {
+  const form = new FormData();
+  for (let i = 0; i < count; i++) {
+    const bytes = await makeImage({
+      width: 500,
+      height: 700,
+      color: { r: seed + 40 * i, g: 120, b: 200 - 30 * i },
+    });
+    form.append(
+      'file',
+      new Blob([new Uint8Array(bytes)], { type: 'image/jpeg' }),
+      `${prefix}${i}.jpg`,
+    );
+  }
+  const response = await fetch(`${api.url}/v1/assets`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}` },
+    body: form,
+  });
+  expect(response.status).toBe(201);
+  return ((await response.json()) as { assets: { id: string }[] }).assets.map((a) => a.id);
+}
+
+const batchItems = async (batchId: string) =>
+  (await apiCall<{ items: ItemView[] }>('GET', `/v1/batches/${batchId}/items?limit=100`)).items;
+
+const finishedBatch = (batchId: string) =>
+  eventually(
+    () =>
+      apiCall<{ status: string; counts: { completed: number } }>('GET', `/v1/batches/${batchId}`),
+    (batch) => batch.status === 'completed',
+    { timeoutMs: 60_000 },
+  );
+
+async function unzip(bytes: Buffer): Promise<Map<string, Buffer>> {
+  const zip = await new Promise<ZipFile>((resolve, reject) =>
+    fromBuffer(bytes, { lazyEntries: true }, (error, file) =>
+      error ? reject(error) : resolve(file),
+    ),
+  );
+  const entries = new Map<string, Buffer>();
+  await new Promise<void>((resolve, reject) => {
+    zip.on('error', reject);
+    zip.on('end', resolve);
+    zip.on('entry', (entry: Entry) => {
+      zip.openReadStream(entry, (error, stream) => {
+        if (error) return reject(error);
+        const chunks: Buffer[] = [];
+        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+        stream.on('error', reject);
+        stream.on('end', () => {
+          entries.set(entry.fileName, Buffer.concat(chunks));
+          zip.readEntry();
+        });
+      });
+    });
+    zip.readEntry();
+  });
+  return entries;
+}
+
+/** What the browser-side checks touch of the DOM (this package's TypeScript has no DOM types). */
+interface Rect {
+  top: number;
+  bottom: number;
+  left: number;
+  right: number;
+}
+interface Dom {
+  querySelectorAll(selector: string): ArrayLike<{
+    getBoundingClientRect(): Rect;
+    complete: boolean;
+    naturalWidth: number;
+  }>;
+}
+type Browserside = typeof globalThis & { document: Dom; innerHeight: number; innerWidth: number };
+
+beforeAll(async () => {
+  await mkdir(SCREENSHOTS, { recursive: true });
+  sim = await startSim({ timeScale: TIME_SCALE, keys: { 'review-key': 1_000_000 }, seed: 7 });
+  const config = loadConfig(
+    serviceEnv({
+      prefix: uniqueId('e2e-review'),
+      simUrl: sim.url,
+      apiKeys: ['review-key'],
+      timeScale: TIME_SCALE,
+      bucket: await createTestBucket('e2e-review'),
+      extra: { API_TOKENS: `acme:${TOKEN}` },
+    }),
+  );
+  api = await startApi(config, { logger: { level: 'warn' } });
+  worker = await startWorker(config, {
+    logger: createLogger({ service: 'tryon-worker', level: 'warn' }),
+  });
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+  const context = await browser.newContext({
+    viewport: { width: 1280, height: 800 },
+    acceptDownloads: true,
+  });
+  page = await context.newPage();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await api?.close();
+  await worker?.close();
+  await sim?.close();
+});
+
+describe('reviewing a finished batch in the browser', { timeout: 180_000 }, () => {
+  let batchId: string;
+  /** The items in submission order (the grid's order). */
+  let items: ItemView[];
+
+  it('shows at least 12 results at once on a 1280x800 screen', async () => {
+    const models = await upload('model-', 3, 20);
+    const garments = await upload('shirt-', 4, 90);
+    batchId = (
+      await apiCall<{ id: string }>('POST', '/v1/batches', {
+        items: models.flatMap((model, m) =>
+          garments.map((cloth, g) => ({
+            model,
+            cloth,
+            cloth_type: 'upper',
+            external_id: `model-${m + 1}__shirt-${g + 1}`,
+          })),
+        ),
+      })
+    ).id;
+    await finishedBatch(batchId);
+    items = await batchItems(batchId);
+    expect(items.map((i) => i.status)).toEqual(Array(12).fill('completed'));
+
+    await page.goto(`${api.url}/ui/login?next=${encodeURIComponent(`/ui/batches/${batchId}`)}`);
+    await page.locator('#token').fill(TOKEN);
+    await Promise.all([page.waitForNavigation(), page.locator('button[type="submit"]').click()]);
+    expect(new URL(page.url()).pathname).toBe(`/ui/batches/${batchId}`);
+    // Every result tile in the window, its image loaded, without scrolling.
+    await page.waitForFunction(
+      () => {
+        const { document, innerHeight, innerWidth } = globalThis as Browserside;
+        const visible = Array.from(document.querySelectorAll('img[data-role="result"]')).filter(
+          (img) => {
+            const r = img.getBoundingClientRect();
+            return r.top >= 0 && r.bottom <= innerHeight && r.right <= innerWidth && img.complete;
+          },
+        );
+        return visible.length >= 12 && visible.every((img) => img.naturalWidth > 0);
+      },
+      undefined,
+      { timeout: 30_000 },
+    );
+  });
+
+  it('reviews by keyboard: j/arrows move, a/r approve and reject, Enter enlarges', async () => {
+    await page.keyboard.press('j'); // selects the first tile
+    await page.keyboard.press('Enter');
+    const viewer = page.locator('[data-viewer]');
+    expect(await viewer.isVisible()).toBe(true);
+    for (const role of ['model', 'garment', 'result']) {
+      await page.locator(`img[data-role="viewer-${role}"]`).waitFor();
+    }
+    await page.waitForFunction(() =>
+      Array.from((globalThis as Browserside).document.querySelectorAll('.viewer img')).every(
+        (img) => img.complete && img.naturalWidth > 0,
+      ),
+    );
+    const file = join(SCREENSHOTS, 'review-viewer.png');
+    await page.screenshot({ path: file });
+    await page.keyboard.press('Escape');
+    expect(await viewer.isVisible()).toBe(false);
+
+    // Moving right then left comes back to the first tile.
+    await page.keyboard.press('ArrowRight');
+    await page.keyboard.press('k');
+    const first = page.locator('.tile.current');
+    expect(await first.getAttribute('data-item')).toBe(items[0]!.id);
+    for (const key of VERDICTS) await page.keyboard.press(key);
+    await page.waitForFunction(
+      () =>
+        (globalThis as Browserside).document.querySelectorAll('.tile[data-saving]').length === 0,
+    );
+    expect(await page.locator('.tile[data-review="approved"]').count()).toBe(10);
+    expect(await page.locator('.tile[data-review="rejected"]').count()).toBe(2);
+    await page.locator(`.tile[data-item="${items[0]!.id}"]`).click(); // a place for the screenshot
+    await page.keyboard.press('Escape');
+    const grid = join(SCREENSHOTS, 'review-grid.png');
+    await page.screenshot({ path: grid });
+    console.log(`review grid screenshot: ${grid}`);
+
+    // Stored with the items: the API and a reload say the same.
+    const after = await batchItems(batchId);
+    expect(after.map((i) => i.review)).toEqual(
+      VERDICTS.map((key) => (key === 'a' ? 'approved' : 'rejected')),
+    );
+    await page.reload();
+    expect(await page.locator('.tile[data-review="rejected"]').count()).toBe(2);
+  });
+
+  it('re-renders the 2 rejected after showing their cost, keeping the earlier results', async () => {
+    const createdBefore = sim.stats().tasks.created;
+    await Promise.all([
+      page.waitForURL(`**/ui/batches/${batchId}/rerender`),
+      page.locator('[data-action="rerender"]').click(),
+    ]);
+    expect(await page.locator('[data-field="rerender-items"]').textContent()).toBe('2');
+    expect(await page.locator('[data-field="rerender-credits"]').textContent()).toBe('2');
+    await Promise.all([
+      page.waitForURL(/done=rerender/),
+      page.locator('[data-action="confirm-rerender"]').click(),
+    ]);
+    expect(await page.locator('.notice').textContent()).toContain('rendered again');
+    await finishedBatch(batchId);
+    // Two fresh FitRoom tasks: the rejected renders were not reused.
+    expect(sim.stats().tasks.created - createdBefore).toBe(2);
+    const after = await batchItems(batchId);
+    VERDICTS.forEach((key, i) => {
+      const item = after[i]!;
+      expect(item.status).toBe('completed');
+      expect(item.previous_results).toHaveLength(key === 'r' ? 1 : 0);
+      expect(item.review).toBe(key === 'r' ? null : 'approved');
+    });
+    const rerendered = after.filter((item) => item.previous_results.length > 0);
+    for (const item of rerendered) {
+      expect(item.previous_results[0]!.review).toBe('rejected');
+      const earlier = await fetch(`${api.url}/v1/items/${item.id}/previous-results/0`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
+      expect(earlier.status).toBe(200);
+    }
+    items = after;
+  });
+
+  it('downloads the approved ZIP from the page: names, images and manifest', async () => {
+    await page.goto(`${api.url}/ui/batches/${batchId}`);
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.locator('[data-export="zip-approved"]').click(),
+    ]);
+    expect(download.suggestedFilename()).toBe(`${batchId}-results-approved.zip`);
+    const entries = await unzip(await readFile((await download.path())!));
+    const approved = items.filter((item) => item.review === 'approved');
+    expect(approved).toHaveLength(10);
+    expect([...entries.keys()]).toEqual([
+      ...approved.map((item) => `${item.external_id}.jpg`),
+      'manifest.csv',
+    ]);
+    for (const item of approved) {
+      const image = await fetch(`${api.url}/v1/items/${item.id}/result`, {
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
+      const bytes = Buffer.from(await image.arrayBuffer());
+      expect(entries.get(`${item.external_id}.jpg`)!.equals(bytes), item.external_id).toBe(true);
+    }
+    const manifest = parse(entries.get('manifest.csv')!, { columns: true }) as Record<
+      string,
+      string
+    >[];
+    expect(manifest.map((row) => [row.item_id, row.external_id, row.file, row.review])).toEqual(
+      approved.map((item) => [item.id, item.external_id, `${item.external_id}.jpg`, 'approved']),
+    );
+  });
+});
