@@ -1,4 +1,5 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'csv-parse/sync';
@@ -11,6 +12,7 @@ import { startSim, type RunningSim } from '@tryon/fitroom-sim';
 import { createLogger } from '@tryon/logger';
 import { createTestBucket, eventually, makeImage, serviceEnv, uniqueId } from '@tryon/testing';
 import { startWorker, type RunningWorker } from '@tryon/worker';
+import { runTryon } from './cli-support.js';
 
 /**
  * A catalog team's review in a real browser (Debian's chromium via playwright-core) against
@@ -319,5 +321,33 @@ describe('reviewing a finished batch in the browser', { timeout: 180_000 }, () =
     expect(manifest.map((row) => [row.item_id, row.external_id, row.file, row.review])).toEqual(
       approved.map((item) => [item.id, item.external_id, `${item.external_id}.jpg`, 'approved']),
     );
+  });
+  it('tryon download --approved writes the approved images only, with their review', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'tryon-review-e2e-'));
+    try {
+      const out = join(work, 'approved');
+      const run = await runTryon({ url: api.url, token: TOKEN, cacheHome: work }, [
+        'download',
+        batchId,
+        '--out',
+        out,
+        '--approved',
+        '--json',
+      ]);
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.json()).toMatchObject({ items: 10, downloaded: 10, missing: 0 });
+      const approved = items.filter((item) => item.review === 'approved');
+      expect((await readdir(out)).sort()).toEqual(
+        [...approved.map((item) => `${item.external_id}.jpg`), 'manifest.csv'].sort(),
+      );
+      const manifest = parse(await readFile(join(out, 'manifest.csv')), {
+        columns: true,
+      }) as Record<string, string>[];
+      expect(manifest.map((row) => [row.external_id, row.review])).toEqual(
+        approved.map((item) => [item.external_id, 'approved']),
+      );
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
   });
 });

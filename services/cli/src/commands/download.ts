@@ -8,7 +8,7 @@ import { displayPath, note, printJson, say, type Context } from '../output.js';
 export async function download(
   ctx: Context,
   batchId: string,
-  options: { out: string; concurrency: number },
+  options: { out: string; concurrency: number; approved?: boolean },
 ): Promise<number> {
   const batch = await ctx.client.getBatch(batchId);
   const out = resolve(options.out);
@@ -24,6 +24,7 @@ export async function download(
   try {
     report = await downloadBatch(ctx.client, batch.id, out, {
       concurrency: options.concurrency,
+      approvedOnly: options.approved ?? false,
       onProgress: (done, total) => {
         if (!bar || total === 0) return;
         if (!started) bar.start(total, done);
@@ -39,7 +40,8 @@ export async function download(
   say(ctx, shown);
   note(
     ctx,
-    `${report.downloaded} images downloaded, ${report.skipped} already there` +
+    (options.approved ? `${report.items} approved: ` : '') +
+      `${report.downloaded} images downloaded, ${report.skipped} already there` +
       (report.missing > 0 ? `, ${report.missing} items without a result` : '') +
       `; manifest: ${shown}`,
   );
