@@ -300,7 +300,7 @@ describe('reviewing a finished batch in the browser', { timeout: 180_000 }, () =
       page.locator('[data-export="zip-approved"]').click(),
     ]);
     expect(download.suggestedFilename()).toBe(`${batchId}-results-approved.zip`);
-    const entries = await unzip(await readFile((await download.path())!));
+    const entries = await unzip(await readFile(await download.path()));
     const approved = items.filter((item) => item.review === 'approved');
     expect(approved).toHaveLength(10);
     expect([...entries.keys()]).toEqual([
@@ -314,10 +314,7 @@ describe('reviewing a finished batch in the browser', { timeout: 180_000 }, () =
       const bytes = Buffer.from(await image.arrayBuffer());
       expect(entries.get(`${item.external_id}.jpg`)!.equals(bytes), item.external_id).toBe(true);
     }
-    const manifest = parse(entries.get('manifest.csv')!, { columns: true }) as Record<
-      string,
-      string
-    >[];
+    const manifest = parse<Record<string, string>>(entries.get('manifest.csv')!, { columns: true });
     expect(manifest.map((row) => [row.item_id, row.external_id, row.file, row.review])).toEqual(
       approved.map((item) => [item.id, item.external_id, `${item.external_id}.jpg`, 'approved']),
     );
@@ -340,9 +337,9 @@ describe('reviewing a finished batch in the browser', { timeout: 180_000 }, () =
       expect((await readdir(out)).sort()).toEqual(
         [...approved.map((item) => `${item.external_id}.jpg`), 'manifest.csv'].sort(),
       );
-      const manifest = parse(await readFile(join(out, 'manifest.csv')), {
+      const manifest = parse<Record<string, string>>(await readFile(join(out, 'manifest.csv')), {
         columns: true,
-      }) as Record<string, string>[];
+      });
       expect(manifest.map((row) => [row.external_id, row.review])).toEqual(
         approved.map((item) => [item.external_id, 'approved']),
       );

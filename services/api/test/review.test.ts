@@ -156,9 +156,12 @@ describe('POST /v1/items/:id/review', () => {
   });
 
   it('puts the review in results.csv and results.jsonl', async () => {
-    const csv = parse((await get(`/v1/batches/${batch.id}/results.csv`)).body, {
-      columns: true,
-    }) as Record<string, string>[];
+    const csv = parse<Record<string, string>>(
+      (await get(`/v1/batches/${batch.id}/results.csv`)).body,
+      {
+        columns: true,
+      },
+    );
     expect(csv.map((row) => [row.external_id, row.review])).toEqual([
       ['model-1__shirt-1', 'approved'],
       ['model-1__shirt-2', 'rejected'],
@@ -184,7 +187,7 @@ describe('POST /v1/items/:id/review', () => {
 
 describe('GET /v1/batches/:id/results.zip', () => {
   const manifestOf = (entries: Map<string, Buffer>) =>
-    parse(entries.get('manifest.csv')!, { columns: true }) as Record<string, string>[];
+    parse<Record<string, string>>(entries.get('manifest.csv')!, { columns: true });
 
   it('holds every result, named by external id, with the same bytes, and a manifest', async () => {
     const res = await get(`/v1/batches/${batch.id}/results.zip`);

@@ -4,7 +4,7 @@
  * and result side by side, Escape closes it. Reviews are posted to /ui/items/:id/review; a tile
  * shows its verdict once saved and goes back if the save failed.
  */
-/* global document, fetch, URLSearchParams, Image */
+/* global document, fetch, URLSearchParams, Image, Element */
 'use strict';
 (() => {
   const grid = document.querySelector('[data-review-grid]');
