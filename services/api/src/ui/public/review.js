@@ -4,7 +4,7 @@
  * and result side by side, Escape closes it. Reviews are posted to /ui/items/:id/review; a tile
  * shows its verdict once saved and goes back if the save failed.
  */
-/* global document, fetch, URLSearchParams, Image, Element */
+/* global document, location, fetch, URLSearchParams, Image, Element */
 'use strict';
 (() => {
   const grid = document.querySelector('[data-review-grid]');
@@ -71,8 +71,11 @@
     const all = tiles();
     if (all.length === 0) return;
     const at = current ? all.indexOf(current) : -1;
-    const next = at < 0 ? 0 : Math.min(all.length - 1, Math.max(0, at + delta));
-    select(all[next]);
+    // Past the last tile: on to the next page of the gallery, if there is one.
+    const next = document.querySelector('a[rel="next"]');
+    if (delta > 0 && at === all.length - 1 && next) return location.assign(next.href);
+    const to = at < 0 ? 0 : Math.min(all.length - 1, Math.max(0, at + delta));
+    select(all[to]);
   };
 
   const show = (tile, review) => {
@@ -127,8 +130,10 @@
 
   document.addEventListener('keydown', (event) => {
     if (event.altKey || event.ctrlKey || event.metaKey) return;
-    const target = event.target;
-    if (target instanceof Element && target.closest('input, textarea, select')) return;
+    // Links, buttons and fields keep their keys; a tile (and the link inside it) is the grid's.
+    const target = event.target instanceof Element ? event.target : null;
+    const control = target?.closest('a, button, input, textarea, select, summary');
+    if (control && !control.closest('.tile')) return;
     const action = KEYS[event.key];
     if (!action) return;
     event.preventDefault();
