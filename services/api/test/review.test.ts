@@ -150,6 +150,9 @@ describe('POST /v1/items/:id/review', () => {
     const other = await review(itemOf('model-1__shirt-1').id, 'rejected', auth(TOKENS.globex));
     expect(other.statusCode).toBe(404);
     expect(other.json<{ error: { code: string } }>().error.code).toBe('item_not_found');
+    // The same answer as an id nobody has: whether it exists cannot be told.
+    const unknown = await review('itm_00000000000000000000', 'rejected', auth(TOKENS.globex));
+    expect(other.body).toBe(unknown.body);
     expect((await get(`/v1/items/${itemOf('model-1__shirt-1').id}`)).json<Item>().review).toBe(
       'approved',
     );
@@ -313,6 +316,13 @@ describe('POST /v1/batches/:id/rerender', () => {
     expect(image.statusCode, image.body.slice(0, 200)).toBe(200);
     expect(image.rawPayload.equals(images.get('model-1__shirt-2')!)).toBe(true);
     expect((await get(`/v1/items/${rejected.id}/previous-results/1`)).statusCode).toBe(404);
+    const other = await get(`/v1/items/${rejected.id}/previous-results/0`, auth(TOKENS.globex));
+    const unknown = await get(
+      '/v1/items/itm_00000000000000000000/previous-results/0',
+      auth(TOKENS.globex),
+    );
+    expect(other.statusCode).toBe(404);
+    expect(other.body).toBe(unknown.body);
 
     // A new run, its job queued; the old render is neither reusable nor at the result key.
     const job = await t.tryonQueue.getJob(tryonJobId(rejected.id, record.run + 1));
