@@ -16,7 +16,7 @@ import { runTryon } from './cli-support.js';
 
 /**
  * A catalog team's review in a real browser (Debian's chromium via playwright-core) against
- * simulator, worker and API on real Redis and S3: a finished 3 x 4 batch reviewed by keyboard
+ * simulator, worker and API on real Redis and S3: a 3 x 4 batch started from /ui/new, reviewed by keyboard
  * in the dense grid (10 approved, 2 rejected), the 2 rendered again as fresh renders after the
  * cost was shown, and the approved results downloaded as a ZIP from the page and unzipped.
  */
@@ -55,29 +55,6 @@ async function apiCall<T>(method: 'GET' | 'POST', path: string, body?: unknown):
   const text = await response.text();
   if (response.status >= 300) throw new Error(`${method} ${path}: ${response.status} ${text}`);
   return JSON.parse(text) as T;
-}
-
-async function upload(prefix: string, count: number, seed: number): Promise<string[]> {
-  const form = new FormData();
-  for (let i = 0; i < count; i++) {
-    const bytes = await makeImage({
-      width: 500,
-      height: 700,
-      color: { r: seed + 40 * i, g: 120, b: 200 - 30 * i },
-    });
-    form.append(
-      'file',
-      new Blob([new Uint8Array(bytes)], { type: 'image/jpeg' }),
-      `${prefix}${i}.jpg`,
-    );
-  }
-  const response = await fetch(`${api.url}/v1/assets`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${TOKEN}` },
-    body: form,
-  });
-  expect(response.status).toBe(201);
-  return ((await response.json()) as { assets: { id: string }[] }).assets.map((a) => a.id);
 }
 
 const batchItems = async (batchId: string) =>
@@ -174,29 +151,55 @@ describe('reviewing a finished batch in the browser', { timeout: 180_000 }, () =
   /** The items in submission order (the grid's order). */
   let items: ItemView[];
 
-  it('shows at least 12 results at once on a 1280x800 screen', async () => {
-    const models = await upload('model-', 3, 20);
-    const garments = await upload('shirt-', 4, 90);
-    batchId = (
-      await apiCall<{ id: string }>('POST', '/v1/batches', {
-        items: models.flatMap((model, m) =>
-          garments.map((cloth, g) => ({
-            model,
-            cloth,
-            cloth_type: 'upper',
-            external_id: `model-${m + 1}__shirt-${g + 1}`,
-          })),
-        ),
-      })
-    ).id;
+  it('starts a 3 x 4 batch from /ui/new: uploads with a failure named, the dry run, submit', async () => {
+    await page.goto(`${api.url}/ui/login?next=${encodeURIComponent('/ui/new')}`);
+    await page.locator('#token').fill(TOKEN);
+    await Promise.all([page.waitForNavigation(), page.locator('button[type="submit"]').click()]);
+    expect(new URL(page.url()).pathname).toBe('/ui/new');
+    const image = async (seed: number, i: number) =>
+      makeImage({ width: 500, height: 700, color: { r: seed + 40 * i, g: 120, b: 200 - 30 * i } });
+    const files = async (prefix: string, count: number, seed: number) =>
+      Promise.all(
+        Array.from({ length: count }, async (_, i) => ({
+          name: `${prefix}-${i + 1}.jpg`,
+          mimeType: 'image/jpeg',
+          buffer: await image(seed, i),
+        })),
+      );
+    await page
+      .locator('input[data-files="models"][multiple]')
+      .setInputFiles(await files('model', 3, 20));
+    await page.locator('[data-group] input[data-files="garments"][multiple]').setInputFiles([
+      ...(await files('shirt', 4, 90)),
+      // Not an image: named as failed, the others go on.
+      { name: 'broken.jpg', mimeType: 'image/jpeg', buffer: Buffer.from('not a jpeg at all') },
+    ]);
+    expect(await page.locator('[data-list="garments"] li').count()).toBe(5);
+    await page.locator('[data-action="dry-run"]').click();
+    await page.locator('[data-field="dry-run"]').waitFor({ state: 'visible', timeout: 30_000 });
+    expect(await page.locator('[data-field="dry-items"]').textContent()).toBe('12');
+    expect(await page.locator('[data-field="dry-credits"]').textContent()).toBe('12');
+    expect(await page.locator('[data-field="dry-cached"]').textContent()).toBe('0');
+    expect(await page.locator('[data-field="dry-eta"]').textContent()).toMatch(/^~\d+ s$/);
+    expect(await page.locator('[data-field="upload-failures"]').textContent()).toContain(
+      'broken.jpg',
+    );
+    await page.screenshot({ path: join(SCREENSHOTS, 'new-batch.png'), fullPage: true });
+    await Promise.all([
+      page.waitForURL(/\/ui\/batches\/bat_/),
+      page.locator('[data-action="submit"]').click(),
+    ]);
+    batchId = new URL(page.url()).pathname.split('/').at(-1)!;
     await finishedBatch(batchId);
     items = await batchItems(batchId);
     expect(items.map((i) => i.status)).toEqual(Array(12).fill('completed'));
+    expect(items.map((i) => i.external_id)).toEqual(
+      [1, 2, 3].flatMap((m) => [1, 2, 3, 4].map((g) => `model-${m}__shirt-${g}`)),
+    );
+  });
 
-    await page.goto(`${api.url}/ui/login?next=${encodeURIComponent(`/ui/batches/${batchId}`)}`);
-    await page.locator('#token').fill(TOKEN);
-    await Promise.all([page.waitForNavigation(), page.locator('button[type="submit"]').click()]);
-    expect(new URL(page.url()).pathname).toBe(`/ui/batches/${batchId}`);
+  it('shows at least 12 results at once on a 1280x800 screen', async () => {
+    await page.goto(`${api.url}/ui/batches/${batchId}`);
     // Every result tile in the window, its image loaded, without scrolling.
     await page.waitForFunction(
       () => {
