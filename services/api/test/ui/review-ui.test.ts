@@ -162,3 +162,45 @@ describe('the review grid', () => {
     expect(signedOut.headers.location).toMatch(/^\/ui\/login\?next=/);
   });
 });
+
+describe('the new-batch page (/ui/new)', () => {
+  const postJson = (url: string, body: unknown, cookie = acme, headers = ORIGIN) =>
+    t.app.inject({
+      method: 'POST',
+      url,
+      payload: JSON.stringify(body),
+      headers: { 'content-type': 'application/json', cookie, ...headers },
+    });
+
+  it('is a page for the signed-in tenant, with its script', async () => {
+    const page = await t.app.inject({ method: 'GET', url: '/ui/new', headers: { cookie: acme } });
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toMatch(/<script src="\/ui\/assets\/new-batch\.js\?v=[0-9a-f]{12}" defer>/);
+    expect(page.body).toContain('data-files="models"');
+    const signedOut = await t.app.inject({ method: 'GET', url: '/ui/new' });
+    expect(signedOut.statusCode).toBe(303);
+  });
+
+  it('answers the dry run and the submit as the API does, errors in its shape', async () => {
+    const [model] = await uploadImages(t, 1, 51);
+    const [cloth] = await uploadImages(t, 1, 52);
+    const body = { items: [{ model, cloth, cloth_type: 'upper', external_id: 'ui-1' }] };
+    const dry = await postJson('/ui/batches?dry_run=true', body);
+    expect(dry.statusCode).toBe(200);
+    expect(dry.json()).toMatchObject({ dry_run: true, items: 1, credits: 1, cached: 0 });
+
+    const bad = await postJson('/ui/batches', { items: [{ model, cloth_type: 'upper' }] });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json<{ error: { code: string } }>().error.code).toBe('validation_error');
+    const notMine = await postJson('/ui/batches', body, globex);
+    expect(notMine.statusCode).toBe(422);
+    expect(notMine.json<{ error: { code: string } }>().error.code).toBe('asset_not_found');
+    const crossSite = await postJson('/ui/batches', body, acme, { origin: 'https://evil.example' });
+    expect(crossSite.statusCode).toBe(403);
+
+    const submitted = await postJson('/ui/batches', body);
+    expect(submitted.statusCode).toBe(202);
+    const batchId = submitted.json<Batch>().id;
+    expect((await t.records.getBatch(batchId, 'acme'))?.counts.total).toBe(1);
+  });
+});
