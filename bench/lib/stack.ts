@@ -81,6 +81,8 @@ export function serviceEnv(options: {
     QUEUE_PREFIX: options.prefix,
     HOST: '127.0.0.1',
     PORT: String(options.apiPort),
+    // Several workers on one machine: each its own free port for /metrics (3002 is taken once).
+    WORKER_HTTP_PORT: '0',
     LOG_LEVEL: options.logLevel,
     FITROOM_BASE_URL: options.simUrl,
     FITROOM_API_KEYS: options.apiKeys.join(','),

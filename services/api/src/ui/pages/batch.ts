@@ -6,7 +6,19 @@ import { streamBatchEvents } from '../../lib/batch-events.js';
 import { queryValue, type IdParams, type UiContext } from '../context.js';
 import { html, type HtmlValue, type SafeHtml } from '../html.js';
 import { reviewBar, reviewGrid } from '../review-grid.js';
-import { badge, etaOf, finished, formatEta, progress, time } from '../view-parts.js';
+import {
+  badge,
+  batchBadge,
+  batchTitle,
+  cancellable,
+  elapsedMs,
+  etaOf,
+  finished,
+  formatElapsed,
+  formatEta,
+  progress,
+  time,
+} from '../view-parts.js';
 
 const ITEM_STATUSES: ItemStatus[] = ['queued', 'running', 'completed', 'failed', 'cancelled'];
 const COUNT_NAMES = ['total', 'queued', 'running', 'completed', 'failed', 'cancelled'] as const;
@@ -56,7 +68,13 @@ function summary(batch: Batch): SafeHtml {
     </div>
     <div class="muted">
       created ${time(batch.created_at)}
+      ${batch.retried_at ? html` · retried ${time(batch.retried_at)}` : null}
       ${batch.completed_at ? html` · finished ${time(batch.completed_at)}` : null}
+      ${
+        batch.completed_at
+          ? html` · took <span data-field="elapsed">${formatElapsed(elapsedMs(batch))}</span>`
+          : null
+      }
     </div>
     <div class="actions">
       <form
@@ -71,7 +89,7 @@ function summary(batch: Batch): SafeHtml {
         method="post"
         action="/ui/batches/${batch.id}/cancel"
         data-action="cancel"
-        ${live ? '' : 'hidden'}
+        ${cancellable(batch) ? '' : 'hidden'}
       >
         <button class="danger" type="submit">Cancel batch</button>
       </form>
@@ -105,7 +123,7 @@ export function batchPage(options: BatchPageOptions): SafeHtml {
   const { batch } = options;
   const live = !finished(batch.status);
   return html`<div data-batch-events="${live ? `/ui/batches/${batch.id}/events` : null}">
-    <h1>Batch <code>${batch.id}</code> ${badge(batch.status, 'batch-status')}</h1>
+    <h1>Batch ${batchTitle(batch)} ${batchBadge(batch)}</h1>
     ${options.notice ? html`<p class="notice" role="status">${options.notice}</p>` : null}
     ${summary(batch)}
     ${
@@ -164,7 +182,7 @@ function registerBatchPageView(app: FastifyInstance, ui: UiContext): void {
       nextCursor: page.nextCursor,
       notice: isNotice(done) ? NOTICES[done] : null,
     });
-    return ui.sendPage(request, reply, { title: `Batch ${batch.id}`, body });
+    return ui.sendPage(request, reply, { title: `Batch ${batch.name ?? batch.id}`, body });
   });
 }
 
