@@ -1,4 +1,5 @@
 export * from './schemas.js';
+export * from './review-schemas.js';
 export * from './jobs.js';
 export * from './ids.js';
 export * from './csv.js';

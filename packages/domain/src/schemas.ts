@@ -291,48 +291,6 @@ export const Item = Type.Object(
   { $id: 'Item' },
 );
 
-export const ReviewRequest = Type.Object(
-  {
-    decision: Type.Union([ReviewDecision, Type.Null()], {
-      description: 'approved or rejected; null clears the review',
-    }),
-  },
-  { additionalProperties: false },
-);
-
-export const RerenderQuery = Type.Object(
-  {
-    dry_run: Type.Optional(
-      Type.Boolean({ description: 'Count the items and credits only: nothing is queued' }),
-    ),
-  },
-  { additionalProperties: false },
-);
-
-export const RerenderAnswer = Type.Object(
-  {
-    dry_run: Type.Boolean(),
-    items: Type.Integer({ minimum: 0, description: 'Rejected completed items rendered again' }),
-    credits: Type.Integer({
-      minimum: 0,
-      description: 'What they cost: one FitRoom credit each (fresh renders, never reused)',
-    }),
-    item_ids: Type.Array(Type.String()),
-  },
-  { $id: 'RerenderAnswer' },
-);
-
-export const ResultsZipQuery = Type.Object(
-  {
-    review: Type.Optional(
-      Type.Union([Type.Literal('approved'), Type.Literal('all')], {
-        description: 'approved: only the approved results; all (default): every result',
-      }),
-    ),
-  },
-  { additionalProperties: false },
-);
-
 export const ItemsPage = Type.Object({
   items: Type.Array(Item),
   next_cursor: Nullable(Type.String()),
@@ -393,9 +351,6 @@ export type ItemResult = Static<typeof ItemResult>;
 export type ItemsPage = Static<typeof ItemsPage>;
 export type ReviewDecision = Static<typeof ReviewDecision>;
 export type PreviousResult = Static<typeof PreviousResult>;
-export type ReviewRequest = Static<typeof ReviewRequest>;
-export type RerenderAnswer = Static<typeof RerenderAnswer>;
-export type ResultsZipQuery = Static<typeof ResultsZipQuery>;
 export type ListItemsQuery = Static<typeof ListItemsQuery>;
 export type Asset = Static<typeof Asset>;
 export type WebhookEventType = Static<typeof WebhookEventType>;

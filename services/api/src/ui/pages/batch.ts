@@ -7,7 +7,6 @@ import { queryValue, type IdParams, type UiContext } from '../context.js';
 import { html, type HtmlValue, type SafeHtml } from '../html.js';
 import { reviewBar, reviewGrid } from '../review-grid.js';
 import {
-  badge,
   batchBadge,
   batchTitle,
   cancellable,
