@@ -211,6 +211,7 @@ describe('tryon, the command line', { timeout: 120_000 }, () => {
         status: 'completed',
         file: `${item.external_id}.jpg`,
         error: '',
+        review: '',
       })),
     );
 

@@ -218,7 +218,7 @@ describe('the dashboard in a browser', { timeout: 120_000 }, () => {
     await page.locator(`a[href="/ui/batches/${batchId}"]`).click();
     await page.waitForURL(`**/ui/batches/${batchId}`);
     expect(await page.locator('[data-field="percent"]').textContent()).toBe('0%');
-    expect(await page.locator('tr[data-item]').count()).toBe(4);
+    expect(await page.locator('.tile[data-item]').count()).toBe(4);
     // Gone after any reload: proves the page below was updated in place.
     await page.evaluate(() => ((globalThis as Browserside).sameDocument = true));
 
@@ -234,7 +234,7 @@ describe('the dashboard in a browser', { timeout: 120_000 }, () => {
     const gone = items.find((i) => i.external_id === 'model-1__gone')!;
     expect(gone.status).toBe('failed');
     goneItem = gone.id;
-    const reason = page.locator(`tr[data-item="${goneItem}"] .error`);
+    const reason = page.locator(`[data-item="${goneItem}"] .error`);
     await reason.waitFor();
     expect(await reason.textContent()).toContain(gone.error!.code);
     expect(gone.error!.code).toMatch(/^image_url_/);
@@ -252,7 +252,7 @@ describe('the dashboard in a browser', { timeout: 120_000 }, () => {
       ).map((img) => img.naturalWidth > 0),
     );
     expect(inputs.filter(Boolean)).toHaveLength(7);
-    expect(await page.locator(`tr[data-item="${goneItem}"] .error`).textContent()).toContain(
+    expect(await page.locator(`[data-item="${goneItem}"] .error`).textContent()).toContain(
       gone.error!.message.slice(0, 20),
     );
     const file = join(SCREENSHOTS, 'gallery.png');

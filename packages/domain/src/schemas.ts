@@ -275,6 +275,21 @@ export const ItemResult = Type.Object({
   url: Type.String({ description: 'Where to fetch the image' }),
 });
 
+export const ReviewDecision = Type.Union([Type.Literal('approved'), Type.Literal('rejected')], {
+  description: "A person's verdict on a completed item's result",
+});
+
+export const PreviousResult = Type.Composite(
+  [
+    ItemResult,
+    Type.Object({
+      review: Nullable(ReviewDecision),
+      replaced_at: Timestamp,
+    }),
+  ],
+  { description: 'A result replaced by a re-render, kept in storage, with the review it had' },
+);
+
 export const Item = Type.Object(
   {
     id: Type.String(),
@@ -294,6 +309,10 @@ export const Item = Type.Object(
     }),
     error: Nullable(ItemError),
     result: Nullable(ItemResult),
+    review: Nullable(ReviewDecision),
+    previous_results: Type.Array(PreviousResult, {
+      description: 'Earlier results of this item, oldest first (each re-render adds one)',
+    }),
     created_at: Timestamp,
     updated_at: Timestamp,
     started_at: Nullable(Timestamp),
@@ -362,6 +381,8 @@ export type Item = Static<typeof Item>;
 export type ItemError = Static<typeof ItemError>;
 export type ItemResult = Static<typeof ItemResult>;
 export type ItemsPage = Static<typeof ItemsPage>;
+export type ReviewDecision = Static<typeof ReviewDecision>;
+export type PreviousResult = Static<typeof PreviousResult>;
 export type ListItemsQuery = Static<typeof ListItemsQuery>;
 export type Asset = Static<typeof Asset>;
 export type WebhookEventType = Static<typeof WebhookEventType>;

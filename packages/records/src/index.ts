@@ -7,6 +7,7 @@ export {
   type ItemUpdate,
   type NewBatch,
   type NewItem,
+  type StoredPreviousResult,
   type TransitionResult,
 } from './records.js';
 export {
@@ -24,7 +25,7 @@ export {
 } from './batch-events.js';
 export { BatchRetention, liveBatchesKey } from './retention.js';
 export { StreamSlots, type StreamSlot, type StreamSlotsOptions } from './stream-slots.js';
-export { itemResultUrl, publicBatch, publicItem } from './views.js';
+export { itemResultUrl, previousResultUrl, publicBatch, publicItem } from './views.js';
 export {
   INPUT_CHECK_KEEP_SECONDS,
   InputCheckCache,

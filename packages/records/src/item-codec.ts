@@ -1,4 +1,12 @@
-import type { ClothType, Credits, Item, ItemError, ItemStatus } from '@tryon/domain';
+import type {
+  ClothType,
+  Credits,
+  Item,
+  ItemError,
+  ItemStatus,
+  PreviousResult,
+  ReviewDecision,
+} from '@tryon/domain';
 
 /**
  * The one definition of how an item is kept in Redis: its hash fields and their encoding. The
@@ -7,12 +15,16 @@ import type { ClothType, Credits, Item, ItemError, ItemStatus } from '@tryon/dom
  */
 
 /** An item as stored, with what the worker needs beyond the public shape. */
-export interface ItemRecord extends Omit<Item, 'result'> {
+export interface ItemRecord extends Omit<Item, 'result' | 'previous_results'> {
   tenant_id: string;
   /** Bumped by every retry, so each run gets its own job id. */
   run: number;
   result: Omit<NonNullable<Item['result']>, 'url'> | null;
+  previous_results: StoredPreviousResult[];
 }
+
+/** A replaced result as stored: the URL is the API's to make. */
+export type StoredPreviousResult = Omit<PreviousResult, 'url'>;
 
 /** What may change on an item besides its status. */
 export interface ItemUpdate {
@@ -20,6 +32,10 @@ export interface ItemUpdate {
   attempts?: number;
   error?: ItemError | null;
   result?: ItemRecord['result'];
+  review?: ReviewDecision | null;
+  previous_results?: StoredPreviousResult[];
+  /** Bumped to give a re-rendered item a new job id. */
+  run?: number;
   /** Epoch ms, or null to clear. */
   completed_at?: number | null;
 }
@@ -59,6 +75,11 @@ const flag = (field: string): FieldCodec<boolean> => ({
 const json = (field: string): FieldCodec<Record<string, unknown> | null> => ({
   encode: (value) => ({ [field]: value ? JSON.stringify(value) : '' }),
   decode: (hash) => (hash[field] ? (JSON.parse(hash[field]) as Record<string, unknown>) : null),
+});
+
+const jsonList = <T>(field: string): FieldCodec<T[]> => ({
+  encode: (value) => ({ [field]: value.length > 0 ? JSON.stringify(value) : '' }),
+  decode: (hash) => (hash[field] ? (JSON.parse(hash[field]) as T[]) : []),
 });
 
 /** ISO timestamps are kept as epoch ms (what the scripts write from their `now`). */
@@ -139,6 +160,8 @@ export const ITEM_FIELDS: { [P in keyof ItemRecord]-?: FieldCodec<ItemRecord[P]>
   credits,
   error,
   result,
+  review: optionalText('review') as FieldCodec<ReviewDecision | null>,
+  previous_results: jsonList<StoredPreviousResult>('previous_results'),
   created_at: time('created_at'),
   updated_at: time('updated_at'),
   started_at: optionalTime('started_at'),

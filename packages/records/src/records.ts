@@ -6,6 +6,7 @@ import {
   type Asset,
   type BatchStatus,
   type ItemStatus,
+  type ReviewDecision,
 } from '@tryon/domain';
 import { ITEM_STATUSES, RedisKeys } from '@tryon/redis';
 import {
@@ -26,6 +27,7 @@ import {
 } from './item-codec.js';
 import { BatchRetention } from './retention.js';
 import { moveAllItems } from './scripts/move-all.js';
+import { setItemReview } from './scripts/set-review.js';
 import { storeItems } from './scripts/store-items.js';
 import { takeOver } from './scripts/take-over.js';
 import { transitionItem } from './scripts/transition.js';
@@ -36,7 +38,7 @@ export {
   type NewBatch,
   type NewItem,
 } from './batch-codec.js';
-export type { ItemRecord, ItemUpdate } from './item-codec.js';
+export type { ItemRecord, ItemUpdate, StoredPreviousResult } from './item-codec.js';
 
 export interface TransitionResult {
   changed: boolean;
@@ -305,6 +307,24 @@ export class Records {
     const fields = encodeItemUpdate(update);
     if (fields.length > 0)
       await this.redis.hset(this.keys.item(itemId), ...fields, 'updated_at', Date.now());
+  }
+
+  /**
+   * Sets (decision) or clears (null) the review of a tenant's item, only if it is completed.
+   * Answers the item's status, or null when there is no such item for this tenant.
+   */
+  async setReview(
+    itemId: string,
+    tenantId: string,
+    decision: ReviewDecision | null,
+  ): Promise<ItemStatus | null> {
+    const status = await setItemReview(this.redis, this.keys, {
+      itemId,
+      tenantId,
+      decision: decision ?? '',
+      now: Date.now(),
+    });
+    return status === '' ? null : (status as ItemStatus);
   }
 
   /** Cancels what has not started. Returns the cancelled item ids. */

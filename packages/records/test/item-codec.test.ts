@@ -34,6 +34,17 @@ const full: ItemRecord = {
     sha256: 'ab'.repeat(32),
     content_type: 'image/png',
   },
+  review: 'rejected',
+  previous_results: [
+    {
+      key: 'results/bat_full/itm_full-r2.png',
+      bytes: 999,
+      sha256: 'cd'.repeat(32),
+      content_type: 'image/png',
+      review: 'rejected',
+      replaced_at: '2026-12-04T10:00:05.000Z',
+    },
+  ],
   created_at: '2026-12-04T10:00:00.000Z',
   updated_at: '2026-12-04T10:00:09.123Z',
   started_at: '2026-12-04T10:00:01.000Z',
@@ -50,6 +61,8 @@ const bare: ItemRecord = {
   fitroom_task_id: null,
   error: null,
   result: null,
+  review: null,
+  previous_results: [],
   started_at: null,
   completed_at: null,
 };

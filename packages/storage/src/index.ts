@@ -20,7 +20,7 @@ export {
   type StorageErrorCode,
   type StorageErrorOptions,
 } from './errors.js';
-export { assertValidKey, manifestKey, resultKey } from './keys.js';
+export { assertValidKey, manifestKey, previousResultKey, resultKey } from './keys.js';
 export {
   createS3Client,
   DEFAULT_MAX_ATTEMPTS,

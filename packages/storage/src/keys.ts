@@ -61,3 +61,18 @@ export function manifestKey(batchId: string): string {
   }
   return `results/${batchId}/manifest.json`;
 }
+
+/**
+ * `results/{batch_id}/{item_id}.run{n}.{ext}`: an item's result of run n, kept when a re-render
+ * replaces it at resultKey.
+ */
+export function previousResultKey(
+  batchId: string,
+  itemId: string,
+  run: number,
+  ext: string,
+): string {
+  const current = resultKey(batchId, itemId, ext);
+  const dot = current.lastIndexOf('.');
+  return `${current.slice(0, dot)}.run${Math.max(0, Math.floor(run))}${current.slice(dot)}`;
+}

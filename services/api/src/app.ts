@@ -26,6 +26,7 @@ import { fitroomCompatRoutes } from './routes/fitroom-compat.js';
 import { healthRoutes } from './routes/health.js';
 import { itemRoutes } from './routes/items.js';
 import { queueBoardRoutes } from './routes/queue-board.js';
+import { reviewRoutes } from './routes/reviews.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { uiRoutes } from './ui/routes.js';
 import { BatchDeadlines } from './lib/batch-deadlines.js';
@@ -249,6 +250,7 @@ async function registerTenantRoutes(v1: ApiApp, routeDeps: RouteDeps): Promise<v
   await v1.register(assetRoutes, routeDeps);
   await v1.register(batchRoutes, routeDeps);
   await v1.register(itemRoutes, routeDeps);
+  await v1.register(reviewRoutes, routeDeps);
   await v1.register(webhookRoutes, routeDeps);
 }
 

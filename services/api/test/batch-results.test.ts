@@ -52,6 +52,7 @@ function expectedRow(item: Item) {
     result_url: item.result?.url ?? null,
     result_bytes: item.result?.bytes ?? null,
     result_sha256: item.result?.sha256 ?? null,
+    review: item.review,
     error_code: item.error?.code ?? null,
     error_message: item.error?.message ?? null,
     created_at: item.created_at,
@@ -156,7 +157,7 @@ describe('GET /v1/batches/:id/results.jsonl and .csv', () => {
     );
     expect(res.body.split('\r\n')[0]).toBe(
       'item_id,external_id,status,model,cloth,lower_cloth,cloth_type,hd_mode,result_url,' +
-        'result_bytes,result_sha256,error_code,error_message,created_at,completed_at,metadata',
+        'result_bytes,result_sha256,review,error_code,error_message,created_at,completed_at,metadata',
     );
     expect(res.body.endsWith('\r\n')).toBe(true);
     const rows = parse<Record<string, string>>(res.body, {

@@ -466,6 +466,8 @@ describe('the task view', () => {
     credits: { spent: 0, possibly_spent: 0 },
     error: null,
     result: null,
+    review: null,
+    previous_results: [],
     created_at: new Date(1_744_707_904_000).toISOString(),
     updated_at: new Date(1_744_707_904_000).toISOString(),
     started_at: new Date(1_744_707_905_000).toISOString(),

@@ -24,7 +24,7 @@ import {
 
 /** Fixed, so CI replays the same requests; FUZZ_SEED=<n> explores other sequences locally. */
 const SEED = Number(process.env.FUZZ_SEED ?? 20_240_611);
-const RANDOM_REQUESTS = 560;
+const RANDOM_REQUESTS = 680;
 const RSS_GROWTH_LIMIT = 200 * 1024 * 1024;
 const MiB = 1024 * 1024;
 

@@ -156,6 +156,18 @@ const BODY_LIMITS: Record<string, BodyCase> = {
     body: () => json(MiB + 1),
     code: 'body_too_large',
   },
+  'POST /v1/batches/{id}/rerender': {
+    headers: acme,
+    url: () => `/v1/batches/${batch.id}/rerender`,
+    body: () => json(MiB + 1),
+    code: 'body_too_large',
+  },
+  'POST /v1/items/{id}/review': {
+    headers: acme,
+    url: () => `/v1/items/${item.id}/review`,
+    body: () => json(MiB + 1),
+    code: 'body_too_large',
+  },
   'POST /admin/batches/{id}/webhooks/replay': {
     headers: admin,
     url: () => `/admin/batches/${batch.id}/webhooks/replay`,
@@ -252,6 +264,9 @@ const TENANT_ID_ROUTES: Record<string, IdCase> = {
   'GET /v1/batches/{id}/items': batchRoute('/items', 'GET', 200),
   'GET /v1/batches/{id}/results.jsonl': batchRoute('/results.jsonl', 'GET', 200),
   'GET /v1/batches/{id}/results.csv': batchRoute('/results.csv', 'GET', 200),
+  'GET /v1/batches/{id}/results.zip': batchRoute('/results.zip', 'GET', 200),
+  // Nothing is rejected here: the owner's re-render queues nothing and answers 200.
+  'POST /v1/batches/{id}/rerender': batchRoute('/rerender', 'POST', 200),
   'GET /v1/batches/{id}/deliveries': batchRoute('/deliveries', 'GET', 200),
   'POST /v1/batches/{id}/cancel': batchRoute('/cancel', 'POST', 200),
   'POST /v1/batches/{id}/retry': batchRoute('/retry', 'POST', 200),
@@ -277,6 +292,9 @@ describe('every route that takes an id is tenant-isolated', () => {
       'GET /api/tryon/v2/results/{id}',
       'GET /admin/batches/{id}/deliveries',
       'POST /admin/batches/{id}/webhooks/replay',
+      // Need a body or an earlier result: review.test.ts checks them against another tenant.
+      'POST /v1/items/{id}/review',
+      'GET /v1/items/{id}/previous-results/{index}',
     ];
     expect(covered.sort()).toEqual(withId.sort());
   });

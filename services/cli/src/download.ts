@@ -20,6 +20,7 @@ export const MANIFEST_COLUMNS = [
   'status',
   'file',
   'error',
+  'review',
 ] as const;
 export type ManifestRow = Record<(typeof MANIFEST_COLUMNS)[number], string>;
 
@@ -38,6 +39,8 @@ export interface DownloadReport {
 
 export interface DownloadOptions {
   concurrency: number;
+  /** Only the items a person approved (review: approved); the manifest lists only those. */
+  approvedOnly?: boolean;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -53,7 +56,8 @@ export async function downloadBatch(
   out: string,
   options: DownloadOptions,
 ): Promise<DownloadReport> {
-  const items = await client.allItems(batchId);
+  const all = await client.allItems(batchId);
+  const items = options.approvedOnly ? all.filter((item) => item.review === 'approved') : all;
   await mkdir(out, { recursive: true }).catch((error: unknown) => {
     throw usageError(`--out ${out}: ${(error as Error).message}`, 'output_unwritable');
   });
@@ -160,6 +164,7 @@ export function manifestRows(items: Item[], files: Map<string, string>): Manifes
     status: item.status,
     file: files.get(item.id) ?? '',
     error: item.error ? `${item.error.code}: ${item.error.message}` : '',
+    review: item.review ?? '',
   }));
 }
 

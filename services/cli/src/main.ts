@@ -179,13 +179,18 @@ function addBatchCommands(program: Command, run: Run): void {
   batchCommand(
     'download',
     "Every completed item's image into DIR as <external_id>.<ext>, plus manifest.csv\n" +
-      '(item_id, external_id, model_file, garment_file, status, file, error); files already ' +
-      'there with the same size are skipped.',
+      '(item_id, external_id, model_file, garment_file, status, file, error, review); files ' +
+      'already there with the same size are skipped.',
   )
     .requiredOption('--out <dir>', 'where to write the images and manifest.csv')
+    .option('--approved', 'only the items approved in review (the dashboard or the API)')
     .addOption(concurrencyOption())
-    .action((batch: string, options: { out: string; concurrency: number }, command: Command) =>
-      run(command.optsWithGlobals(), (ctx) => download(ctx, batch, options)),
+    .action(
+      (
+        batch: string,
+        options: { out: string; concurrency: number; approved?: boolean },
+        command: Command,
+      ) => run(command.optsWithGlobals(), (ctx) => download(ctx, batch, options)),
     );
 
   batchCommand('retry', "Queue the batch's failed items again")

@@ -100,6 +100,8 @@ describe('the manifest', () => {
     credits: { spent: 1, possibly_spent: 0 },
     error: null,
     result: null,
+    review: null,
+    previous_results: [],
     created_at: '2026-01-01T00:00:00.000Z',
     updated_at: '2026-01-01T00:00:00.000Z',
     started_at: null,
@@ -130,12 +132,13 @@ describe('the manifest', () => {
       status: 'failed',
       file: '',
       error: 'image_url_http_error: could not fetch:\n404',
+      review: '',
     });
     expect(toCsv(rows)).toBe(
-      'item_id,external_id,model_file,garment_file,status,file,error\r\n' +
-        'itm_1,anna__shirt,anna.jpg,shirt.png,completed,anna__shirt.jpg,\r\n' +
+      'item_id,external_id,model_file,garment_file,status,file,error,review\r\n' +
+        'itm_1,anna__shirt,anna.jpg,shirt.png,completed,anna__shirt.jpg,,\r\n' +
         'itm_2,"ben, ""B""__shirt",https://x.example/ben.jpg,ast_g,failed,,' +
-        '"image_url_http_error: could not fetch:\n404"\r\n',
+        '"image_url_http_error: could not fetch:\n404",\r\n',
     );
   });
 });

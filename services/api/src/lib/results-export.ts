@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { csvLine, defuseFormula } from '@tryon/domain';
+import { csvLine, defuseFormula, type ItemStatus } from '@tryon/domain';
 import { itemResultUrl, type ItemRecord, type Records } from '@tryon/records';
 
 /** Items read per Redis round trip while a results file is written. */
@@ -18,6 +18,7 @@ export const RESULT_COLUMNS = [
   'result_url',
   'result_bytes',
   'result_sha256',
+  'review',
   'error_code',
   'error_message',
   'created_at',
@@ -41,6 +42,7 @@ export function resultRow(item: ItemRecord, publicUrl: string): ResultRow {
     result_url: item.result ? itemResultUrl(publicUrl, item.id) : null,
     result_bytes: item.result?.bytes ?? null,
     result_sha256: item.result?.sha256 ?? null,
+    review: item.review,
     error_code: item.error?.code ?? null,
     error_message: item.error?.message ?? null,
     created_at: item.created_at,
@@ -50,10 +52,14 @@ export function resultRow(item: ItemRecord, publicUrl: string): ResultRow {
 }
 
 /** The batch's items page by page, in submission order: one page in memory at a time. */
-async function* itemPages(records: Records, batchId: string): AsyncGenerator<ItemRecord[]> {
+export async function* itemPages(
+  records: Records,
+  batchId: string,
+  status?: ItemStatus,
+): AsyncGenerator<ItemRecord[]> {
   let cursor: string | undefined;
   do {
-    const page = await records.listItems(batchId, { limit: PAGE_SIZE, cursor });
+    const page = await records.listItems(batchId, { status, limit: PAGE_SIZE, cursor });
     if (page.items.length > 0) yield page.items;
     cursor = page.nextCursor ?? undefined;
   } while (cursor !== undefined);

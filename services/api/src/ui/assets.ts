@@ -26,6 +26,8 @@ function versionedUrl(name: string): string {
 
 export const CSS_URL = versionedUrl('app.css');
 export const JS_URL = versionedUrl('app.js');
+export const REVIEW_JS_URL = versionedUrl('review.js');
+export const NEW_BATCH_JS_URL = versionedUrl('new-batch.js');
 
 /** Serves public/ under /ui/assets/ (only the files there at start: no wildcard route). */
 export async function registerAssets(app: FastifyInstance): Promise<void> {

@@ -12,6 +12,7 @@ export function layout({ title, body, who = null }: LayoutOptions): SafeHtml {
   const nav = who
     ? html`<nav>
           ${who.tenant !== null ? html`<a href="/ui">Batches</a>` : null}
+          ${who.tenant !== null ? html`<a href="/ui/new">New batch</a>` : null}
           ${who.admin ? html`<a href="/ui/operator">Operator</a>` : null}
           ${who.admin ? html`<a href="/admin/queues">Queues</a>` : null}
         </nav>

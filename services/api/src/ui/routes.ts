@@ -8,7 +8,9 @@ import { registerBatchPage } from './pages/batch.js';
 import { registerBatchesPage } from './pages/batches.js';
 import { registerErrorPages } from './pages/error.js';
 import { registerLoginPage } from './pages/login.js';
+import { registerNewBatchPage } from './pages/new-batch.js';
 import { registerOperatorPage } from './pages/operator.js';
+import { registerReviewPages } from './pages/review.js';
 import { registerSecurity } from './security.js';
 import { UiSession } from './session.js';
 import { ThumbnailService } from './thumbs.js';
@@ -20,7 +22,9 @@ import { ThumbnailService } from './thumbs.js';
 const PAGES: UiRoutes[] = [
   registerLoginPage,
   registerBatchesPage,
+  registerNewBatchPage,
   registerBatchPage,
+  registerReviewPages,
   registerOperatorPage,
   registerItemImages,
 ];

@@ -259,8 +259,8 @@ describe('pages', () => {
     expect(res.body).not.toContain('<img src=x');
     expect(res.body).toContain('&lt;img src=x onerror=alert(1)&gt;');
     expect(res.body).toContain(`data-batch-events="/ui/batches/${batch.id}/events"`);
-    // Three rows, each with model and garment thumbnails; no result yet.
-    expect(res.body.match(/<tr data-item=/g)).toHaveLength(3);
+    // Three tiles, each with model and garment thumbnails; no result yet.
+    expect(res.body.match(/ data-item="/g)).toHaveLength(3);
     expect(res.body).not.toContain('data-role="result"');
   });
 

@@ -9,7 +9,7 @@ import { plural } from '../wording.js';
 export async function download(
   ctx: Context,
   batchId: string,
-  options: { out: string; concurrency: number },
+  options: { out: string; concurrency: number; approved?: boolean },
 ): Promise<number> {
   const batch = await ctx.client.getBatch(batchId);
   const out = resolve(options.out);
@@ -25,6 +25,7 @@ export async function download(
   try {
     report = await downloadBatch(ctx.client, batch.id, out, {
       concurrency: options.concurrency,
+      approvedOnly: options.approved ?? false,
       onProgress: (done, total) => {
         if (!bar || total === 0) return;
         if (!started) bar.start(total, done);
@@ -40,7 +41,8 @@ export async function download(
   say(ctx, shown);
   note(
     ctx,
-    `${plural(report.downloaded, 'image')} downloaded, ${report.skipped} already there` +
+    (options.approved ? `${report.items} approved: ` : '') +
+      `${plural(report.downloaded, 'image')} downloaded, ${report.skipped} already there` +
       (report.missing > 0 ? `, ${plural(report.missing, 'item')} without a result` : '') +
       `; manifest: ${shown}`,
   );

@@ -5,8 +5,8 @@ import { ApiError } from '../../errors.js';
 import { streamBatchEvents } from '../../lib/batch-events.js';
 import { queryValue, type IdParams, type UiContext } from '../context.js';
 import { html, type HtmlValue, type SafeHtml } from '../html.js';
+import { reviewBar, reviewGrid } from '../review-grid.js';
 import {
-  badge,
   batchBadge,
   batchTitle,
   cancellable,
@@ -21,11 +21,12 @@ import {
 
 const ITEM_STATUSES: ItemStatus[] = ['queued', 'running', 'completed', 'failed', 'cancelled'];
 const COUNT_NAMES = ['total', 'queued', 'running', 'completed', 'failed', 'cancelled'] as const;
-const PAGE_SIZE = 60;
+const PAGE_SIZE = 120;
 const ACTIONS = ['retry', 'cancel'] as const;
-const NOTICES: Record<(typeof ACTIONS)[number], string> = {
+const NOTICES: Record<(typeof ACTIONS)[number] | 'rerender', string> = {
   retry: 'The failed items are queued again.',
   cancel: 'The items that had not started are cancelled.',
+  rerender: 'The rejected results are being rendered again; the earlier ones stay reachable.',
 };
 
 export interface BatchPageOptions {
@@ -35,38 +36,6 @@ export interface BatchPageOptions {
   cursor: string | undefined;
   nextCursor: string | null;
   notice: string | null;
-}
-
-const thumb = (itemId: string, role: string, version = '') =>
-  html`<img
-    src="/ui/thumbs/${itemId}/${role}${version ? `?v=${version}` : ''}"
-    alt="${role}"
-    data-role="${role}"
-  />`;
-
-function resultCell(item: Item): SafeHtml {
-  if (item.status === 'completed' && item.result) {
-    return html`<a href="/ui/items/${item.id}/result"
-      >${thumb(item.id, 'result', item.result.sha256.slice(0, 16))}</a
-    >`;
-  }
-  if (item.status === 'failed' && item.error) {
-    return html`<div class="error"><code>${item.error.code}</code> ${item.error.message}</div>`;
-  }
-  return html`<span class="muted">${item.status}</span>`;
-}
-
-function itemRow(item: Item): SafeHtml {
-  return html`<tr data-item="${item.id}">
-    <td class="label">
-      <div>${item.external_id ?? '—'}</div>
-      <div class="muted mono">${item.id}</div>
-      ${badge(item.status, 'item-status')} <span class="muted">${item.cloth_type}</span>
-    </td>
-    <td>${thumb(item.id, 'model')}</td>
-    <td>${thumb(item.id, 'garment')} ${item.lower_cloth ? thumb(item.id, 'lower') : null}</td>
-    <td data-field="result">${resultCell(item)}</td>
-  </tr>`;
 }
 
 function galleryLink(batchId: string, query: { status?: string | undefined; cursor?: string }) {
@@ -136,31 +105,13 @@ function gallery(options: BatchPageOptions): SafeHtml {
         >${s ?? 'all'} (${s ? batch.counts[s] : batch.counts.total})</a
       >`,
   );
-  const rows =
-    items.length > 0
-      ? items.map(itemRow)
-      : html`<tr>
-          <td colspan="4" class="muted">No items here.</td>
-        </tr>`;
   const first = options.cursor ? galleryLink(batch.id, { status }) : null;
   const next = options.nextCursor
     ? galleryLink(batch.id, { status, cursor: options.nextCursor })
     : null;
   return html`<h2>Items</h2>
     <div class="filters">${filters}</div>
-    <table class="gallery">
-      <thead>
-        <tr>
-          <th>Item</th>
-          <th>Model</th>
-          <th>Garment</th>
-          <th>Result</th>
-        </tr>
-      </thead>
-      <tbody>
-        ${rows}
-      </tbody>
-    </table>
+    ${reviewBar(batch)} ${reviewGrid(items)}
     <div class="pager">
       ${first ? html`<a href="${first}">« First page</a>` : null}
       ${next ? html`<a rel="next" href="${next}">Next page »</a>` : null}
@@ -203,8 +154,8 @@ function galleryQuery(query: unknown): { status?: ItemStatus; cursor?: string } 
   return { status: status as ItemStatus | undefined, cursor };
 }
 
-function isAction(value: string | undefined): value is (typeof ACTIONS)[number] {
-  return (ACTIONS as readonly (string | undefined)[]).includes(value);
+function isNotice(value: string | undefined): value is keyof typeof NOTICES {
+  return value !== undefined && Object.hasOwn(NOTICES, value);
 }
 
 /** GET /ui/batches/:id: the batch's summary and one page of its items. */
@@ -228,7 +179,7 @@ function registerBatchPageView(app: FastifyInstance, ui: UiContext): void {
       status,
       cursor,
       nextCursor: page.nextCursor,
-      notice: isAction(done) ? NOTICES[done] : null,
+      notice: isNotice(done) ? NOTICES[done] : null,
     });
     return ui.sendPage(request, reply, { title: `Batch ${batch.name ?? batch.id}`, body });
   });

@@ -81,8 +81,16 @@
   };
 
   const applyItem = (item) => {
-    const row = page.querySelector('tr[data-item="' + CSS.escape(item.id) + '"]');
+    const row = page.querySelector('[data-item="' + CSS.escape(item.id) + '"]');
     if (!row) return; // on another page of the gallery
+    // The review grid reads these (review.js): a re-rendered item is open and unreviewed.
+    row.dataset.status = item.status;
+    row.dataset.review = item.review || '';
+    row.dataset.previous = String((item.previous_results || []).length);
+    const verdict = row.querySelector('[data-field="review"]');
+    if (verdict)
+      verdict.textContent =
+        { approved: '\u2713 approved', rejected: '\u2717 rejected' }[item.review] || '';
     for (const el of row.querySelectorAll('[data-field="item-status"]')) badge(el, item.status);
     const cell = row.querySelector('[data-field="result"]');
     if (!cell) return;
