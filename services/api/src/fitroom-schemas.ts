@@ -71,7 +71,7 @@ export const CreatedTask = Type.Object({
   message: Type.Optional(
     Type.String({
       description:
-        "Only while the task cannot start because every FitRoom key of this service is out of credit (or refused): it waits, and starts once a key is usable again",
+        'Only while the task cannot start because every FitRoom key of this service is out of credit (or refused): it waits, and starts once a key is usable again',
     }),
   ),
 });

@@ -25,6 +25,7 @@ import {
   checkUploaded,
   CREATE_FILES,
   createFormItem,
+  FITROOM_IMAGES,
   requiredFile,
   toWebImage,
 } from '../lib/fitroom-create-form.js';
@@ -132,6 +133,14 @@ function registerResultRoute(app: CompatApp, deps: RouteDeps, ctx: FitRoomCompat
   );
 }
 
+const createDescription = (maxBytes: number): string =>
+  "FitRoom's create, queued: the images become this tenant's assets (content-addressed, " +
+  'as POST /v1/assets) and a one-item batch is queued; task_id is its item id. Images: ' +
+  `${FITROOM_IMAGES.names} (converted to JPEG for FitRoom), at most ${maxBytes} bytes and ` +
+  `${MAX_IMAGE_PIXELS} pixels each; anything else is a 400 naming the field. 402 (or 401) ` +
+  'as FitRoom answers them while every FitRoom key of this service is paused because FitRoom ' +
+  'said it has no credit (or is wrong): the task could not start.';
+
 function registerTaskRoutes(api: CompatApp, deps: RouteDeps, ctx: FitRoomCompatContext): void {
   const { config, records } = deps;
   api.post(
@@ -140,13 +149,7 @@ function registerTaskRoutes(api: CompatApp, deps: RouteDeps, ctx: FitRoomCompatC
       schema: {
         tags: [FITROOM_TAG],
         summary: 'Create Try-on Task',
-        description:
-          "FitRoom's create, queued: the images become this tenant's assets (content-addressed, " +
-          'as POST /v1/assets) and a one-item batch is queued; task_id is its item id. Images: ' +
-          `JPEG, PNG or WebP, at most ${config.api.uploadMaxBytes} bytes and ${MAX_IMAGE_PIXELS} ` +
-          'pixels each; anything else is a 400 naming the field. 402 (401) as FitRoom answers ' +
-          "them while every FitRoom key of this service is paused because FitRoom said it has no " +
-          'credit (is wrong): the task could not start.',
+        description: createDescription(config.api.uploadMaxBytes),
         security: SECURITY,
         consumes: ['multipart/form-data'],
         body: CreateTaskForm,
