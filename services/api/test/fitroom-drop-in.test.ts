@@ -244,6 +244,10 @@ describe('result links (3)', () => {
     expect(stale.statusCode).toBe(200);
     expect(stale.rawPayload.length).toBe(result.length);
   });
+
+  it('log no error while serving them (each answer is sent once)', () => {
+    expect(t.logs.filter((line) => /"level":(50|60)/.test(line))).toEqual([]);
+  });
 });
 
 describe('CORS (4)', () => {

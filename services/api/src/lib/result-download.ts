@@ -43,39 +43,46 @@ async function readAll(body: Readable, maxBytes: number): Promise<Buffer> {
  * Answers a download of a stored result as a storage server would: 304 for a matching
  * If-None-Match (storage not read), one byte range as 206 (416 when unsatisfiable, the whole
  * image when the Range is malformed, lists several ranges or If-Range names another version),
- * else 200; always with the content type, length, ETag and Accept-Ranges. Null when storage no
- * longer has the object (the caller answers 404).
+ * else 200; always with the content type, length, ETag and Accept-Ranges. False, with nothing
+ * sent, when storage no longer has the object (the caller answers 404). (A boolean, not the
+ * reply: a FastifyReply is thenable, so awaiting one would wait for the answer to finish.)
  */
 export async function sendResult(
   request: FastifyRequest,
   reply: FastifyReply,
   result: ResultObject,
-): Promise<FastifyReply | null> {
+): Promise<boolean> {
   const etag = `"${result.sha256}"`;
   void reply
     .header('etag', etag)
     .header('accept-ranges', 'bytes')
     .header('cache-control', `private, max-age=${Math.max(0, result.maxAgeSeconds)}, immutable`)
     .header('x-content-type-options', 'nosniff');
-  if (noneMatch(request.headers['if-none-match'], etag)) return reply.code(304).send();
+  if (noneMatch(request.headers['if-none-match'], etag)) {
+    void reply.code(304).send();
+    return true;
+  }
 
   const range = wantedRange(request, etag, result.bytes);
   if (range === 'unsatisfiable') {
-    return reply.code(416).header('content-range', `bytes */${result.bytes}`).send();
+    void reply.code(416).header('content-range', `bytes */${result.bytes}`).send();
+    return true;
   }
   const object = await result.load();
-  if (!object) return null;
+  if (!object) return false;
   void reply.type(result.contentType || object.contentType);
   if (range === null) {
-    return reply.header('content-length', object.bytes).send(object.body);
+    void reply.header('content-length', object.bytes).send(object.body);
+    return true;
   }
   const whole = await readAll(object.body, MAX_RANGE_SOURCE_BYTES);
   const part = whole.subarray(range.start, range.end + 1);
-  return reply
+  void reply
     .code(206)
     .header('content-range', `bytes ${range.start}-${range.end}/${whole.length}`)
     .header('content-length', part.length)
     .send(part);
+  return true;
 }
 
 function wantedRange(

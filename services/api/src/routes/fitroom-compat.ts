@@ -126,7 +126,7 @@ function registerResultRoute(app: CompatApp, deps: RouteDeps, ctx: FitRoomCompat
         maxAgeSeconds: Number(request.query.expires) - Math.floor(nowMs / 1000),
         load: () => storage.get(result.key),
       });
-      if (sent) return sent;
+      if (sent) return reply;
       request.log.warn({ itemId: item.id }, 'result object missing from storage');
       throw new FitRoomHttpError(404, 'No such result.');
     },
