@@ -323,6 +323,20 @@ describe('link origin (5)', () => {
     );
   });
 
+  it("builds /v1 items' result URLs the same way", async () => {
+    const direct = await app({ PUBLIC_URL: '' });
+    const taskId = (await createUpper(direct)).json<{ task_id: string }>().task_id;
+    await completeItem(direct, (await direct.records.getItem(taskId))!, await image(78));
+    const res = await direct.app.inject({
+      method: 'GET',
+      url: `/v1/items/${taskId}`,
+      headers: { authorization: `Bearer ${TOKENS.acme}`, host: 'tryon.lan:8443' },
+    });
+    expect(res.json<{ result: { url: string } }>().result.url).toBe(
+      `http://tryon.lan:8443/v1/items/${taskId}/result`,
+    );
+  });
+
   it('uses PUBLIC_URL when it is set, whatever the request says', async () => {
     const fixed = await app({ PUBLIC_URL: 'https://public.example/', TRUST_PROXY: 'true' });
     expect(await linkOf(fixed, forwarded)).toMatch(/^https:\/\/public\.example\/api\/tryon\//);

@@ -16,6 +16,7 @@ import type { RouteDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
 import { resultsStream, RESULT_COLUMNS, type ResultsFormat } from '../lib/results-export.js';
 import { streamBatchEvents } from '../lib/batch-events.js';
+import { publicOrigin } from '../lib/public-origin.js';
 import { BATCH_BODY_LIMIT_BYTES, METADATA_MAX_BYTES } from '../limits.js';
 import { BatchList, errorResponses, IdParams, ListBatchesQuery } from '../schemas.js';
 
@@ -159,7 +160,7 @@ function registerResults(
         .header('content-disposition', `attachment; filename="${batch.id}-results.${format}"`)
         .header('cache-control', 'no-store')
         .header('x-content-type-options', 'nosniff')
-        .send(resultsStream(records, batch.id, config.publicUrl, format));
+        .send(resultsStream(records, batch.id, publicOrigin(config, request), format));
     },
   );
 }
@@ -222,7 +223,7 @@ function registerItems(app: BatchApp, deps: RouteDeps): void {
       try {
         const page = await records.listItems(batch.id, { status, limit: limit ?? 100, cursor });
         return {
-          items: page.items.map((item) => publicItem(item, config.publicUrl)),
+          items: page.items.map((item) => publicItem(item, publicOrigin(config, request))),
           next_cursor: page.nextCursor,
         };
       } catch (error) {
