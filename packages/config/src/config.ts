@@ -14,8 +14,20 @@ export interface Config {
   prefix: string;
   host: string;
   port: number;
-  /** How clients reach the API; used in result URLs. */
+  /**
+   * How clients reach the API: PUBLIC_URL, else the listen address. Links made outside a request
+   * (webhooks) use it; links answered to a request use it only when `publicUrlIsSet`, else the
+   * request's own origin.
+   */
   publicUrl: string;
+  /** PUBLIC_URL was set: every link is built from it, whatever the request's Host. */
+  publicUrlIsSet: boolean;
+  http: {
+    /** TRUST_PROXY: X-Forwarded-Proto/Host/For are honoured (Fastify's trustProxy). */
+    trustProxy: boolean;
+    /** CORS_ORIGINS: browser origins allowed on /v1 and /api/tryon; `['*']` allows any; empty none. */
+    corsOrigins: string[];
+  };
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   fitroom: {
     baseUrl: string;
@@ -108,6 +120,8 @@ export function loadConfig(env: Env = process.env): Config {
     host,
     port,
     publicUrl: read.url('PUBLIC_URL', `http://${publicHost}:${port}`, ['http:', 'https:']),
+    publicUrlIsSet: read.optional('PUBLIC_URL') !== null,
+    http: readHttp(read),
     logLevel: read.oneOf(
       'LOG_LEVEL',
       ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const,
@@ -230,6 +244,32 @@ function readWorker(read: EnvReader): Config['worker'] {
   };
 }
 
+function readHttp(read: EnvReader): Config['http'] {
+  const corsOrigins: string[] = [];
+  for (const entry of read.list('CORS_ORIGINS')) {
+    if (entry === '*') {
+      corsOrigins.push(entry);
+      continue;
+    }
+    // An origin is scheme://host[:port], exactly what a browser sends in Origin.
+    let origin: string | null = null;
+    try {
+      const url = new URL(entry);
+      if ((url.protocol === 'http:' || url.protocol === 'https:') && url.origin === entry) {
+        origin = url.origin;
+      }
+    } catch {
+      origin = null;
+    }
+    if (origin === null) {
+      read.fail(
+        `CORS_ORIGINS entries must be * or origins like https://app.example.com (got "${entry.slice(0, 100)}")`,
+      );
+    } else corsOrigins.push(origin);
+  }
+  return { trustProxy: read.bool('TRUST_PROXY', false), corsOrigins };
+}
+
 function readApi(read: EnvReader): Config['api'] {
   return {
     uploadMaxBytes: read.int('UPLOAD_MAX_BYTES', 25 * MB, 1, 200 * MB),
@@ -255,7 +295,9 @@ export function describeConfig(config: Config): Record<string, unknown> {
     redisUrl: redactUrl(config.redisUrl),
     prefix: config.prefix,
     listen: `${config.host}:${config.port}`,
-    publicUrl: config.publicUrl,
+    publicUrl: config.publicUrlIsSet ? config.publicUrl : 'from each request',
+    trustProxy: config.http.trustProxy,
+    corsOrigins: config.http.corsOrigins.length === 0 ? 'none' : config.http.corsOrigins,
     fitroom: {
       baseUrl: config.fitroom.baseUrl,
       keys: config.fitroom.apiKeys.length,

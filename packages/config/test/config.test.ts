@@ -135,6 +135,28 @@ describe('loadConfig', () => {
     expect(problemsOf({ API_RATE_WINDOW_MS: '99' })).toHaveLength(1);
   });
 
+  it('reads PUBLIC_URL (set or not), TRUST_PROXY and CORS_ORIGINS', () => {
+    expect(loadConfig({})).toMatchObject({
+      publicUrlIsSet: false,
+      http: { trustProxy: false, corsOrigins: [] },
+    });
+    const config = loadConfig({
+      PUBLIC_URL: 'https://tryon.example.com/',
+      TRUST_PROXY: 'true',
+      CORS_ORIGINS: 'https://shop.example, http://localhost:5173',
+    });
+    expect(config).toMatchObject({
+      publicUrl: 'https://tryon.example.com',
+      publicUrlIsSet: true,
+      http: { trustProxy: true, corsOrigins: ['https://shop.example', 'http://localhost:5173'] },
+    });
+    expect(loadConfig({ CORS_ORIGINS: '*' }).http.corsOrigins).toEqual(['*']);
+    expect(problemsOf({ CORS_ORIGINS: 'shop.example,https://a.example/path' })).toEqual([
+      'CORS_ORIGINS entries must be * or origins like https://app.example.com (got "shop.example")',
+      'CORS_ORIGINS entries must be * or origins like https://app.example.com (got "https://a.example/path")',
+    ]);
+  });
+
   it('describes itself without secrets or URL credentials', () => {
     const config = loadConfig({
       REDIS_URL: 'redis://user:redis-pass@cache:6379',

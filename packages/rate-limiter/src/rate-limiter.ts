@@ -22,6 +22,12 @@ export interface RateLimiterOptions {
   requestTimeoutMs: number;
   /** Upper bound for one sleep between tries, so waiters notice released or unpaused slots. */
   maxWaitStepMs?: number;
+  /**
+   * A pause reason (see pauseAfterRefusal) that does not stop this limiter's requests: the
+   * api's input checks cost FitRoom no credit, so a key paused for `insufficient_credit` still
+   * checks images, within the same budget.
+   */
+  pauseIgnored?: string;
 }
 
 export interface Token {
@@ -75,6 +81,7 @@ export class RateLimiter {
   readonly windowMs: number;
   private readonly holdMs: number;
   private readonly maxWaitStepMs: number;
+  private readonly pauseIgnored: string | undefined;
 
   constructor(options: RateLimiterOptions) {
     this.redis = options.redis;
@@ -83,6 +90,7 @@ export class RateLimiter {
     this.windowMs = options.windowMs;
     this.holdMs = options.windowMs + options.requestTimeoutMs;
     this.maxWaitStepMs = options.maxWaitStepMs ?? 250;
+    this.pauseIgnored = options.pauseIgnored;
   }
 
   private slotsKey(budgetKey: string): string {
@@ -101,7 +109,12 @@ export class RateLimiter {
     const [granted, waitMs, paused, now] = await acquireSlot(
       this.redis,
       { slots: this.slotsKey(budgetKey), pause: this.pauseKey(budgetKey) },
-      { limit: this.limit, holdMs: this.holdMs, tokenId: id },
+      {
+        limit: this.limit,
+        holdMs: this.holdMs,
+        tokenId: id,
+        ...(this.pauseIgnored !== undefined && { pauseIgnored: this.pauseIgnored }),
+      },
     );
     if (granted === 1) return { token: { budgetKey, id, grantedAt: now } };
     return { token: null, waitMs: Math.max(1, waitMs), paused: paused === 1 };

@@ -25,7 +25,14 @@ afterAll(() => {
   for (const redis of connections) redis.disconnect();
 });
 
-function limiter(overrides: { limit?: number; windowMs?: number; requestTimeoutMs?: number } = {}) {
+function limiter(
+  overrides: {
+    limit?: number;
+    windowMs?: number;
+    requestTimeoutMs?: number;
+    pauseIgnored?: string;
+  } = {},
+) {
   return new RateLimiter({
     redis: connect(),
     prefix,
@@ -33,6 +40,7 @@ function limiter(overrides: { limit?: number; windowMs?: number; requestTimeoutM
     windowMs: overrides.windowMs ?? 300,
     requestTimeoutMs: overrides.requestTimeoutMs ?? 5_000,
     maxWaitStepMs: 20,
+    ...(overrides.pauseIgnored !== undefined && { pauseIgnored: overrides.pauseIgnored }),
   });
 }
 
@@ -166,6 +174,23 @@ describe('RateLimiter', () => {
     await budget.resume(key);
     expect((await budget.tryAcquire(key)).token).not.toBeNull();
     expect((await budget.usage(key)).pausedReason).toBeNull();
+  });
+
+  it('lets a limiter with pauseIgnored through a pause for that reason only, within the same slots', async () => {
+    const budget = limiter({ limit: 2 });
+    const checks = limiter({ limit: 2, pauseIgnored: 'insufficient_credit' });
+    const key = uniqueId('k');
+    await budget.pause(key, 5_000, 'insufficient_credit');
+    expect((await budget.tryAcquire(key)).token).toBeNull();
+    expect((await checks.tryAcquire(key)).token).not.toBeNull();
+    expect((await checks.tryAcquire(key)).token).not.toBeNull();
+    // The slots are the key's: the third waits for one to free, not for the pause.
+    const full = await checks.tryAcquire(key);
+    expect(full.token === null && !full.paused).toBe(true);
+    const other = uniqueId('k');
+    await budget.pause(other, 5_000, 'rate_limited');
+    const refused = await checks.tryAcquire(other);
+    expect(refused.token === null && refused.paused).toBe(true);
   });
 
   it('rests a refused key as FitRoom asks: Retry-After or a tenth of a window, 10 min for 401/402', async () => {

@@ -5,7 +5,7 @@ export interface MakeImageOptions {
   height: number;
   /** Background colour; different colours give different bytes, hence different assets. */
   color?: { r: number; g: number; b: number };
-  format?: 'jpeg' | 'png' | 'webp';
+  format?: 'jpeg' | 'png' | 'webp' | 'gif' | 'tiff' | 'avif';
 }
 
 /** A small real image, encoded as asked. */

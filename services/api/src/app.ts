@@ -1,7 +1,9 @@
 import cookie from '@fastify/cookie';
+import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify from 'fastify';
+import type { Config } from '@tryon/config';
 import { ErrorResponse } from '@tryon/domain';
 import { RateLimiter } from '@tryon/rate-limiter';
 import { Authenticator, tenantOf } from './auth.js';
@@ -53,6 +55,8 @@ function createServer(deps: ApiDeps) {
   return Fastify({
     logger: deps.logger === false ? false : loggerOptions(deps.config, deps.logger),
     genReqId: requestId,
+    // X-Forwarded-Proto/Host/For only from a trusted proxy (TRUST_PROXY): links and logs use them.
+    trustProxy: deps.config.http.trustProxy,
     bodyLimit: DEFAULT_BODY_LIMIT_BYTES,
     clientErrorHandler,
     frameworkErrors: frameworkErrorHandler,
@@ -214,9 +218,22 @@ function registerRoutes(app: ApiApp, routeDeps: RouteDeps): void {
   });
   registerOpenApi(app, routeDeps.config.publicUrl);
   void app.register(healthRoutes, routeDeps);
-  void app.register(async (v1) => registerTenantRoutes(v1, routeDeps), { prefix: '/v1' });
+  void app.register(
+    async (v1) => {
+      // Preflights are answered before the token check and the tenant limit, which the inner scope adds.
+      await registerCors(v1, routeDeps.config);
+      await v1.register(async (tenant) => registerTenantRoutes(tenant, routeDeps));
+    },
+    { prefix: '/v1' },
+  );
   // FitRoom's own routes and answers, X-API-KEY a tenant token; errors in FitRoom's shape.
-  void app.register(fitroomCompatRoutes, { ...routeDeps, prefix: '/api/tryon' });
+  void app.register(
+    async (compat) => {
+      await registerCors(compat, routeDeps.config);
+      await compat.register(fitroomCompatRoutes, routeDeps);
+    },
+    { prefix: '/api/tryon' },
+  );
   void app.register(
     async (admin) => {
       admin.addHook('onRequest', routeDeps.auth.adminHook);
@@ -230,6 +247,23 @@ function registerRoutes(app: ApiApp, routeDeps: RouteDeps): void {
   void app.register(uiRoutes, { ...routeDeps, prefix: '/ui' });
   // The first address a person opens: the dashboard.
   app.get('/', { schema: { hide: true } }, (_request, reply) => reply.redirect('/ui', 302));
+}
+
+/**
+ * CORS for browser clients of /v1 and the FitRoom-compatible routes, from CORS_ORIGINS (none by
+ * default: no headers, and OPTIONS stays a 404). Tokens travel in headers, never cookies, so
+ * credentials are not allowed.
+ */
+async function registerCors(scope: ApiApp, config: Config): Promise<void> {
+  const origins = config.http.corsOrigins;
+  if (origins.length === 0) return;
+  await scope.register(cors, {
+    origin: origins.includes('*') ? '*' : origins,
+    methods: ['GET', 'HEAD', 'POST', 'OPTIONS'],
+    allowedHeaders: ['X-API-KEY', 'Authorization', 'Content-Type', 'Range', 'If-None-Match'],
+    exposedHeaders: ['Retry-After', 'ETag', 'Content-Range', 'Content-Length', 'X-Request-Id'],
+    maxAge: 600,
+  });
 }
 
 /** /v1: a tenant's token, then the per-tenant request limit, then the route. */

@@ -158,7 +158,8 @@ export function lingerOnRefusedBody(request: FastifyRequest, reply: FastifyReply
   let read = 0;
   const cut = () => {
     cleanup();
-    raw.socket?.destroy();
+    // Destroys the socket too (IncomingMessage.destroy); also works on app.inject's fake request.
+    raw.destroy();
   };
   const timer = setTimeout(cut, LINGER_MS);
   timer.unref();

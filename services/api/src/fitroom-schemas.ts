@@ -41,8 +41,11 @@ export const CreateTaskForm = Type.Object(
     lower_cloth_image: Type.Optional(File('Lower clothing image; required for combo')),
     cloth_type: CreateClothType,
     hd_mode: Type.Optional(
-      Type.Union([Type.Literal('true'), Type.Literal('false')], {
-        description: 'High-definition mode: better quality, slower (~30 s instead of ~9 s)',
+      Type.String({
+        pattern: '^([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|1|0)$',
+        description:
+          'High-definition mode: better quality, slower (~30 s instead of ~9 s). true/false, ' +
+          'True/False or 1/0, in any case',
       }),
     ),
   },
@@ -65,6 +68,12 @@ export const CreatedTask = Type.Object({
   status: Type.Literal('CREATED'),
   progress: Type.Literal(0),
   created_at: createdAt,
+  message: Type.Optional(
+    Type.String({
+      description:
+        'Only while the task cannot start because every FitRoom key of this service is out of credit (or refused): it waits, and starts once a key is usable again',
+    }),
+  ),
 });
 
 export const ProcessingTask = Type.Object({

@@ -355,7 +355,7 @@ describe('GET /api/tryon/v2/tasks/:id', () => {
     expect(body.started_at).toBeGreaterThanOrEqual(body.created_at as number);
   });
 
-  it('answers a failed item as FAILED with its error', async () => {
+  it("answers a failed item as FAILED with FitRoom's error text, not the service's reason", async () => {
     const item = await created();
     await t.records.transition(item, ['queued'], 'running');
     await t.records.transition(item, ['running'], 'failed', {
@@ -371,7 +371,7 @@ describe('GET /api/tryon/v2/tasks/:id', () => {
       'started_at',
       'completed_at',
     ]);
-    expect(body).toMatchObject({ status: 'FAILED', error: 'FitRoom task 42 failed: no person' });
+    expect(body).toMatchObject({ status: 'FAILED', error: 'Failed to process try-on task' });
   });
 
   describe('a completed item', () => {
@@ -593,7 +593,7 @@ describe('input checks', () => {
     expect(budget.in_flight).toBe(0);
   });
 
-  it('answer 429 with Retry-After while the FitRoom key is paused, without asking FitRoom', async () => {
+  it('answer 503 with Retry-After while the FitRoom key is paused by a 429, without asking FitRoom', async () => {
     const budgetKey = budgetKeyFor(SIM_KEY);
     const before = simRequests(MODEL_CHECK);
     const limiter = new RateLimiter({
@@ -606,10 +606,11 @@ describe('input checks', () => {
     await limiter.pause(budgetKey, 5_000, 'rate_limited');
     try {
       const res = await check(t, 'model', await image(180));
-      expect(res.statusCode).toBe(429);
+      // Not 429: that is the caller's own limit to a FitRoom client, and it has not reached it.
+      expect(res.statusCode).toBe(503);
       expect(res.json()).toEqual({
-        error: 'Too Many Requests',
-        message: 'You requested too much API. Try again later',
+        error: 'Service Unavailable',
+        message: "The service's FitRoom budget is busy; please try again shortly.",
       });
       expect(Number(res.headers['retry-after'])).toBeGreaterThanOrEqual(1);
       expect(Number(res.headers['retry-after'])).toBeLessThanOrEqual(5);
@@ -676,7 +677,8 @@ describe('without FitRoom keys, with a key FitRoom refuses, and in open dev mode
       // Paused: the next check does not reach FitRoom, and says when to come back.
       const unauthorized = sim.stats().unauthorized;
       const next = await check(refused, 'model', await image(191));
-      expect(next.statusCode).toBe(429);
+      expect(next.statusCode).toBe(503);
+      expect(Number(next.headers['retry-after'])).toBeGreaterThanOrEqual(1);
       expect(sim.stats().unauthorized).toBe(unauthorized);
     } finally {
       await refused.close();

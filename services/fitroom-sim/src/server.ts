@@ -1,7 +1,10 @@
+import fastifyCors from '@fastify/cors';
 import fastifyMultipart from '@fastify/multipart';
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { parse as parseRange } from 'range-parser';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HttpError } from './errors.js';
+import { sha256hex } from './images.js';
 import { readForm } from './multipart.js';
 import type { RouteName } from './options.js';
 import { RESULTS_ROUTE } from './signed-urls.js';
@@ -130,9 +133,40 @@ function registerApiRoutes(app: FastifyInstance, sim: Simulator, keyOf: KeyOf): 
         request.query.expires,
         request.query.signature,
       );
-      return reply.type('image/jpeg').header('cache-control', 'private, no-store').send(body);
+      return sendStored(request, reply.type('image/jpeg'), body);
     },
   );
+}
+
+/**
+ * A result as FitRoom's signed storage URLs serve it: a strong ETag, 304 for a matching
+ * If-None-Match, one byte range as 206 (416 when unsatisfiable; several, or a malformed one,
+ * get the whole image).
+ */
+function sendStored(request: FastifyRequest, reply: FastifyReply, body: Buffer): FastifyReply {
+  const etag = `"${sha256hex(body)}"`;
+  void reply
+    .header('etag', etag)
+    .header('accept-ranges', 'bytes')
+    .header('cache-control', 'private, max-age=0');
+  const ifNoneMatch = request.headers['if-none-match'];
+  const tags = (ifNoneMatch ?? '').split(',').map((tag) => tag.trim().replace(/^W\//, ''));
+  if (ifNoneMatch?.trim() === '*' || tags.includes(etag)) return reply.code(304).send();
+  const range = request.headers.range;
+  const ifRange = request.headers['if-range'];
+  if (typeof range !== 'string' || (typeof ifRange === 'string' && ifRange.trim() !== etag)) {
+    return reply.send(body);
+  }
+  const parsed = parseRange(body.length, range);
+  if (parsed.type !== 'bytes' || (parsed.code & 1) !== 0 || parsed.ranges.length > 1) {
+    return reply.send(body);
+  }
+  const [wanted] = parsed.ranges;
+  if (!wanted) return reply.code(416).header('content-range', `bytes */${body.length}`).send();
+  return reply
+    .code(206)
+    .header('content-range', `bytes ${wanted.start}-${wanted.end}/${body.length}`)
+    .send(body.subarray(wanted.start, wanted.end + 1));
 }
 
 /**
@@ -158,6 +192,15 @@ export function buildServer(sim: Simulator): FastifyInstance {
   // Bodies that are not multipart are read (up to the default 1 MiB) so the handler can answer 400.
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
   void app.register(fastifyMultipart, { throwFileSizeLimit: true });
+  // Browser clients send X-API-KEY, hence a preflight: answered for any origin, before the
+  // key check, and not counted (as a CDN in front of an API answers it).
+  void app.register(fastifyCors, {
+    origin: '*',
+    methods: ['GET', 'HEAD', 'POST', 'OPTIONS'],
+    allowedHeaders: ['X-API-KEY', 'Authorization', 'Content-Type', 'Range', 'If-None-Match'],
+    exposedHeaders: ['Retry-After', 'ETag', 'Content-Range', 'Content-Length'],
+    maxAge: 600,
+  });
 
   const keyOf: KeyOf = new WeakMap();
   registerAdmission(app, sim, keyOf);

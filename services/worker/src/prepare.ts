@@ -162,11 +162,14 @@ async function prepareOnce(
   const out = keep ? format : FORMATS.jpeg!;
   const key = `prepared/${sha256}-${maxSide}.${out.ext}`;
   if (await ctx.storage.exists(key)) return key;
+  // Any other format sharp reads (GIF, TIFF, AVIF, HEIF) goes to FitRoom as a JPEG of its
+  // first frame or page; transparency goes on white, not JPEG's default black.
   const bytes = keep
     ? source
-    : await sharp(source, { limitInputPixels: 100_000_000 })
+    : await sharp(source, { limitInputPixels: 100_000_000, pages: 1 })
         .rotate()
         .resize({ width: maxSide, height: maxSide, fit: 'inside', withoutEnlargement: true })
+        .flatten({ background: '#ffffff' })
         .jpeg({ quality: 92 })
         .toBuffer();
   await ctx.storage.put(key, bytes, { contentType: out.contentType });

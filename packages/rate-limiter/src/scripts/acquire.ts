@@ -15,12 +15,15 @@ import { defineScript } from '@tryon/redis';
  * send, however long the wait.
  */
 
-/** KEYS: slots, pause. ARGV: limit, holdMs, tokenId. Returns [granted, waitMs, paused, now]. */
+/**
+ * KEYS: slots, pause. ARGV: limit, holdMs, tokenId, a pause reason that does not stop this
+ * request ('' for none). Returns [granted, waitMs, paused, now].
+ */
 const LUA = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local pausedFor = redis.call('PTTL', KEYS[2])
-if pausedFor > 0 then
+if pausedFor > 0 and (ARGV[4] == '' or redis.call('GET', KEYS[2]) ~= ARGV[4]) then
   return {0, pausedFor, 1, now}
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
@@ -46,11 +49,11 @@ export const acquireScript = defineScript<AcquireReply>({
 export function acquireSlot(
   redis: Redis,
   keys: { slots: string; pause: string },
-  args: { limit: number; holdMs: number; tokenId: string },
+  args: { limit: number; holdMs: number; tokenId: string; pauseIgnored?: string },
 ): Promise<AcquireReply> {
   return acquireScript.run(
     redis,
     [keys.slots, keys.pause],
-    [args.limit, args.holdMs, args.tokenId],
+    [args.limit, args.holdMs, args.tokenId, args.pauseIgnored ?? ''],
   );
 }

@@ -2,8 +2,10 @@ import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import type { RouteDeps } from '../deps.js';
 import { FITROOM_FORM_MAX_FIELDS, FITROOM_FORM_MAX_FILES } from '../limits.js';
 import { FitRoomHttpError } from './fitroom-errors.js';
-import { ResultUrlSigner } from './fitroom-tasks.js';
-import { InputChecker } from './input-checks.js';
+import type { ItemRecord } from '@tryon/records';
+import { tryonJobId } from '@tryon/queues';
+import { ResultUrlSigner, type TaskViewInput } from './fitroom-tasks.js';
+import { CREDIT_PAUSE, InputChecker } from './input-checks.js';
 import { receiveForm } from './uploads.js';
 
 /** What the FitRoom-compatible routes share: tenant by X-API-KEY, its limit, forms, signer. */
@@ -24,6 +26,8 @@ export class FitRoomCompatContext {
       limiter: deps.limiter,
       operations: deps.operations,
       timeoutMs: config.fitroom.timeoutMs,
+      rateLimit: config.fitroom.rateLimit,
+      rateWindowMs: config.fitroom.rateWindowMs,
       log,
     });
   }
@@ -41,6 +45,44 @@ export class FitRoomCompatContext {
       this.signer = signer;
     }
     return this.signer;
+  }
+
+  /**
+   * What FitRoom would answer a create while no key of this service can create: 402 when the
+   * keys are paused because FitRoom said "no credit" (401 when every one was said to be wrong),
+   * so a client tells its user at once instead of waiting for a task that cannot start. Null
+   * while any key can create, or waits only for the rate window (that is the queue's job).
+   */
+  async keysRefusal(): Promise<FitRoomHttpError | null> {
+    const keys = this.checker.keys;
+    if (keys.length === 0) return null;
+    const usages = await Promise.all(keys.map((k) => this.deps.limiter.usage(k.budgetKey)));
+    const reasons = usages.map((u) => (u.pausedMs > 0 ? u.pausedReason : null));
+    if (reasons.every((r) => r === 'unauthorized')) return new FitRoomHttpError(401);
+    const refused = (r: string | null) => r === CREDIT_PAUSE || r === 'unauthorized';
+    return reasons.every(refused) ? new FitRoomHttpError(402) : null;
+  }
+
+  /**
+   * What a task's status needs beyond its record: why a CREATED task waits (no credit), and
+   * for a PROCESSING one re-created after FitRoom failed it, when its current FitRoom task
+   * began (from the item's step job; a re-creation not yet sent counts as beginning now).
+   */
+  async taskProgressState(
+    item: ItemRecord,
+  ): Promise<Pick<TaskViewInput, 'waitingFor' | 'currentTaskFromMs'>> {
+    if (item.status === 'queued') {
+      const refusal = await this.keysRefusal();
+      return refusal ? { waitingFor: waitingText(refusal.statusCode) } : {};
+    }
+    if (item.status !== 'running') return {};
+    const job = await this.deps.tryonQueue.getJob(tryonJobId(item.id, item.run));
+    const data = job?.data;
+    if (!data || (data.failedTasks ?? 0) === 0) return {};
+    if (data.step === 'poll' && data.taskCreatedAt !== undefined) {
+      return { currentTaskFromMs: data.taskCreatedAt };
+    }
+    return { currentTaskFromMs: Date.now() };
   }
 
   tenantByApiKey = async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
@@ -70,3 +112,8 @@ export class FitRoomCompatContext {
     });
   }
 }
+
+const waitingText = (status: number): string =>
+  status === 402
+    ? "Waiting: FitRoom reports no credit left on this service's keys; the task starts when credit is added."
+    : "Waiting: FitRoom refuses this service's keys; the task starts when an operator fixes them.";

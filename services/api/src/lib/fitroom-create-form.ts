@@ -1,4 +1,5 @@
-import type { BatchItemInput, ClothType } from '@tryon/domain';
+import sharp from 'sharp';
+import { WEB_IMAGE_TYPES, type BatchItemInput, type ClothType } from '@tryon/domain';
 import type { RouteDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
 import { fitroomBadRequest } from './fitroom-errors.js';
@@ -26,10 +27,32 @@ export function requiredFile(form: ReceivedForm, field: string): ReceivedFile {
   );
 }
 
+/**
+ * What the compatible routes take: any photo format sharp decodes here (a GIF's first frame,
+ * TIFF, AVIF, HEIF where the build has its codec), as FitRoom and its simulator do. Formats
+ * other than JPEG, PNG and WebP are converted to JPEG before FitRoom sees them (the worker's
+ * prepare step for creates; toWebImage below for input checks).
+ */
+export const FITROOM_IMAGES = {
+  types: [...WEB_IMAGE_TYPES, 'image/gif', 'image/tiff', 'image/avif', 'image/heic', 'image/heif'],
+  names: 'JPEG, PNG, WebP, GIF, TIFF, AVIF and HEIF',
+} as const;
+
+/** Spellings form libraries send for a boolean, compared case-insensitively (as the simulator). */
+const HD_SPELLINGS: Record<string, boolean> = { true: true, false: false, '1': true, '0': false };
+
+/** hd_mode as sent: absent is undefined; `true`/`True`/`1` and `false`/`False`/`0`; else 400. */
+export function parseHdMode(value: string | undefined): boolean | undefined {
+  if (value === undefined) return undefined;
+  const hd = HD_SPELLINGS[value.trim().toLowerCase()];
+  if (hd === undefined) throw fitroomBadRequest('hd_mode must be "true" or "false".');
+  return hd;
+}
+
 /** The upload checks of POST /v1/assets, answered as FitRoom answers an undecodable image: 400. */
 export async function checkUploaded(file: ReceivedFile): Promise<CheckedFile> {
   try {
-    return await checkImage(file);
+    return await checkImage(file, FITROOM_IMAGES);
   } catch (error) {
     if (error instanceof ApiError) throw fitroomBadRequest(`${error.message}.`);
     throw error;
@@ -61,10 +84,7 @@ export async function createFormItem(
         : 'lower_cloth_image is required when cloth_type is combo.',
     );
   }
-  const hdMode = form.fields.get('hd_mode');
-  if (hdMode !== undefined && hdMode !== 'true' && hdMode !== 'false') {
-    throw fitroomBadRequest('hd_mode must be "true" or "false".');
-  }
+  const hdMode = parseHdMode(form.fields.get('hd_mode'));
   const checkedCloth = await checkUploaded(cloth);
   const checkedLower = lower ? await checkUploaded(lower) : undefined;
   const checkedModel = await checkUploaded(model);
@@ -75,6 +95,25 @@ export async function createFormItem(
     cloth: await store(checkedCloth),
     lower_cloth: checkedLower ? await store(checkedLower) : undefined,
     cloth_type: clothType as ClothType,
-    hd_mode: hdMode === undefined ? undefined : hdMode === 'true',
+    hd_mode: hdMode,
   };
+}
+
+/**
+ * A checked image as FitRoom takes it: JPEG, PNG and WebP as they are; any other format as a
+ * JPEG of its first frame (transparency on white), written beside it.
+ */
+export async function toWebImage(
+  image: CheckedFile,
+): Promise<{ path: string; contentType: string }> {
+  if (WEB_IMAGE_TYPES.includes(image.contentType)) {
+    return { path: image.path, contentType: image.contentType };
+  }
+  const path = `${image.path}.jpg`;
+  await sharp(image.path, { pages: 1 })
+    .rotate()
+    .flatten({ background: '#ffffff' })
+    .jpeg({ quality: 92 })
+    .toFile(path);
+  return { path, contentType: 'image/jpeg' };
 }

@@ -6,6 +6,9 @@ import type { TaskAnswer } from '../fitroom-schemas.js';
 /** Marks a batch made by POST /api/tryon/v2/tasks (its metadata `source`). */
 export const FITROOM_COMPAT_SOURCE = 'fitroom-compatible-api';
 
+/** FitRoom's error text of a FAILED task (its document's example). */
+export const FITROOM_FAILED_TEXT = 'Failed to process try-on task';
+
 const ITEM_ID = /^itm_[0-9a-z]{20}$/;
 export const isItemId = (id: string): boolean => ITEM_ID.test(id);
 
@@ -17,6 +20,14 @@ export interface TaskViewInput {
   nowMs: number;
   /** Expected created -> completed time of this item's mode (config.fitroom.*TaskMs). */
   expectedMs: number;
+  /**
+   * When the FitRoom task now rendering this item was created, when it is not the item's first
+   * (a task that ended FAILED was created again): progress starts over from it, as a new
+   * FitRoom task's does, instead of sitting at 99 for the whole re-creation.
+   */
+  currentTaskFromMs?: number;
+  /** Why a CREATED task cannot start yet (every FitRoom key out of credit), if it cannot. */
+  waitingFor?: string;
   /** Only called for a completed item. */
   downloadUrl: () => string;
 }
@@ -45,9 +56,13 @@ export function taskView(input: TaskViewInput): Static<typeof TaskAnswer> {
 
   switch (item.status) {
     case 'queued':
-      return { task_id, status: 'CREATED', progress: 0, created_at };
-    case 'running':
-      return processing(estimatedProgress(nowMs - startedMs, input.expectedMs));
+      return input.waitingFor === undefined
+        ? { task_id, status: 'CREATED', progress: 0, created_at }
+        : { task_id, status: 'CREATED', progress: 0, created_at, message: input.waitingFor };
+    case 'running': {
+      const fromMs = Math.max(startedMs, input.currentTaskFromMs ?? startedMs);
+      return processing(estimatedProgress(nowMs - fromMs, input.expectedMs));
+    }
     case 'completed':
       // Stored before the item turns completed; a missing result is still being written.
       if (!item.result) return processing(99);
@@ -62,14 +77,11 @@ export function taskView(input: TaskViewInput): Static<typeof TaskAnswer> {
       };
     case 'failed':
     case 'cancelled':
+      // FitRoom's own words: the service's reason (which task, how many tries) is on /v1/items.
       return {
         task_id,
         status: 'FAILED',
-        error:
-          item.error?.message ||
-          (item.status === 'cancelled'
-            ? 'The task was cancelled'
-            : 'Failed to process try-on task'),
+        error: item.status === 'cancelled' ? 'The task was cancelled' : FITROOM_FAILED_TEXT,
         created_at,
         started_at,
         completed_at,

@@ -18,8 +18,8 @@ import {
   BudgetPausedError,
   KEY_REFUSED_PAUSE_MS,
   RateLimitAbortedError,
+  RateLimiter,
 } from '@tryon/rate-limiter';
-import type { RateLimiter } from '@tryon/rate-limiter';
 import type { InputCheckKind, Operations } from '@tryon/records';
 export type { InputCheckKind } from '@tryon/records';
 import { INPUT_CHECK_MAX_WAIT_MS } from '../limits.js';
@@ -42,6 +42,9 @@ export interface InputCheckerOptions {
   limiter: RateLimiter;
   operations: Operations;
   timeoutMs: number;
+  /** The budget's parameters, for the checks' own view of it (see `budget` below). */
+  rateLimit: number;
+  rateWindowMs: number;
   log: FastifyBaseLogger;
   /** How long a request may wait for a free budget slot before it answers 429. */
   maxWaitMs?: number;
@@ -49,11 +52,16 @@ export interface InputCheckerOptions {
 
 const seconds = (ms: number): number => Math.max(1, Math.ceil(ms / 1000));
 
+/** The pause reason of a key FitRoom refused for credit (RateLimiter.pauseAfterRefusal). */
+export const CREDIT_PAUSE = 'insufficient_credit';
+
 /**
  * FitRoom's input checks, forwarded, with FitRoom's answers mapped to the compatible routes'
  * errors. The keys, their shared budget and pauses, and the once-per-image checking are the
  * gateway's (@tryon/fitroom-gateway); the wait for a budget slot is bounded by maxWaitMs.
- * (The home for "input checks are never refused for a credit pause" is pickKey below.)
+ * FitRoom's checks cost no credit, so a key paused for credit still checks images (taking
+ * budget slots as any request does); the caller hears 429 only for its own tenant limit (the
+ * route's), and 503 with Retry-After when this service's budget cannot take the check now.
  */
 export class InputChecker {
   readonly keys: BudgetedKey[];
@@ -66,8 +74,23 @@ export class InputChecker {
     this.options = options;
     this.maxWaitMs = options.maxWaitMs ?? INPUT_CHECK_MAX_WAIT_MS;
     this.flights = new InputCheckFlights(options.redis, options.prefix);
+    // The same budget (Redis keys, limit, window), but a credit pause does not stop a check.
+    const budget = new RateLimiter({
+      redis: options.redis,
+      prefix: options.prefix,
+      limit: options.rateLimit,
+      windowMs: options.rateWindowMs,
+      requestTimeoutMs: options.timeoutMs,
+      pauseIgnored: CREDIT_PAUSE,
+    });
     this.keys = options.apiKeys.map((apiKey) =>
-      budgetedKey({ ...options, apiKey, logger: options.log, maxWaitMs: this.maxWaitMs }),
+      budgetedKey({
+        ...options,
+        limiter: budget,
+        apiKey,
+        logger: options.log,
+        maxWaitMs: this.maxWaitMs,
+      }),
     );
   }
 
@@ -94,8 +117,9 @@ export class InputChecker {
   }
 
   /**
-   * The key with the most room in its window, skipping paused keys (ties rotate), as the
-   * worker picks one for a create; null when every key is paused, with the shortest pause.
+   * The key with the most room in its window, skipping keys paused for anything but credit
+   * (ties rotate), as the worker picks one for a create; null when every key is paused, with
+   * the shortest pause.
    */
   private async pickKey(): Promise<{ key: BudgetedKey } | { key: null; pausedMs: number }> {
     const { limiter } = this.options;
@@ -106,7 +130,7 @@ export class InputChecker {
     for (let i = 0; i < this.keys.length; i++) {
       const index = (start + i) % this.keys.length;
       const usage = usages[index]!;
-      if (usage.pausedMs > 0) {
+      if (usage.pausedMs > 0 && usage.pausedReason !== CREDIT_PAUSE) {
         pausedMs = Math.min(pausedMs, usage.pausedMs);
         continue;
       }
@@ -118,7 +142,7 @@ export class InputChecker {
 
   private async forward(kind: InputCheckKind, image: InputCheckImage): Promise<InputCheckResult> {
     const picked = await this.pickKey();
-    if (!picked.key) throw new FitRoomHttpError(429, undefined, seconds(picked.pausedMs));
+    if (!picked.key) throw busy(seconds(picked.pausedMs));
     const { budgetKey, client } = picked.key;
     const input = {
       data: await openAsBlob(image.path, { type: image.contentType }),
@@ -138,12 +162,10 @@ export class InputChecker {
     kind: InputCheckKind,
   ): Promise<FitRoomHttpError> {
     const { limiter } = this.options;
-    if (error instanceof BudgetPausedError) {
-      return new FitRoomHttpError(429, undefined, seconds(error.retryInMs));
-    }
+    if (error instanceof BudgetPausedError) return busy(seconds(error.retryInMs));
     if (error instanceof RateLimitAbortedError) {
       // No slot freed within maxWaitMs: the budget is spent by the queue's own work.
-      return new FitRoomHttpError(429, undefined, seconds(limiter.windowMs / limiter.limit));
+      return busy(seconds(limiter.windowMs / limiter.limit));
     }
     if (!isFitRoomError(error)) throw error;
     await restRefusedKey(this.options, budgetKey, error, null);
@@ -157,7 +179,7 @@ export class InputChecker {
           error instanceof FitRoomRateLimitedError && error.retryAfterMs !== undefined
             ? error.retryAfterMs
             : Math.ceil(limiter.windowMs / 10);
-        return new FitRoomHttpError(429, undefined, seconds(ms));
+        return busy(seconds(ms));
       }
       case 'bad_request':
         return new FitRoomHttpError(400, error.fitroomMessage ?? 'Your request is invalid.');
@@ -185,3 +207,15 @@ export class InputChecker {
     }
   }
 }
+
+/**
+ * The service's FitRoom budget cannot take a check now (spent by queued work, or FitRoom asked
+ * it to slow down): 503 with Retry-After, not 429, which FitRoom clients read as their own
+ * key's limit and which this caller has not reached.
+ */
+const busy = (retryAfterSeconds: number): FitRoomHttpError =>
+  new FitRoomHttpError(
+    503,
+    "The service's FitRoom budget is busy; please try again shortly.",
+    retryAfterSeconds,
+  );

@@ -225,16 +225,22 @@ function asClientError(error: unknown, maxFiles: number): unknown {
 }
 
 /**
- * Sniffs the bytes (JPEG, PNG or WebP, else 415), reads the dimensions (50 megapixels at most)
- * and decodes a thumbnail to catch truncated or corrupt files (422).
+ * Sniffs the bytes (JPEG, PNG or WebP by default, else 415), reads the dimensions (50
+ * megapixels at most) and decodes a thumbnail to catch truncated or corrupt files (422).
  */
-export async function checkImage(file: ReceivedFile): Promise<CheckedFile> {
+export async function checkImage(
+  file: ReceivedFile,
+  accepted: { types: readonly string[]; names: string } = {
+    types: WEB_IMAGE_TYPES,
+    names: 'JPEG, PNG and WebP',
+  },
+): Promise<CheckedFile> {
   const type = await fileTypeFromFile(file.path);
-  if (!type || !WEB_IMAGE_TYPES.includes(type.mime)) {
+  if (!type || !accepted.types.includes(type.mime)) {
     throw new ApiError(
       415,
       'unsupported_media_type',
-      `${fileLabel(file)} is ${type ? type.mime : 'not a recognised image'}; JPEG, PNG and WebP are accepted`,
+      `${fileLabel(file)} is ${type ? type.mime : 'not a recognised image'}; ${accepted.names} are accepted`,
     );
   }
   const invalid = (why: string) => new ApiError(422, 'invalid_image', `${fileLabel(file)} ${why}`);

@@ -16,6 +16,7 @@ import type { RouteDeps } from '../deps.js';
 import { ApiError } from '../errors.js';
 import { resultsStream, RESULT_COLUMNS, type ResultsFormat } from '../lib/results-export.js';
 import { streamBatchEvents } from '../lib/batch-events.js';
+import { publicOrigin } from '../lib/public-origin.js';
 import {
   BATCH_BODY_LIMIT_BYTES,
   MAX_EVENT_STREAMS_PER_TENANT,
@@ -164,7 +165,7 @@ function registerResults(
         .header('content-disposition', `attachment; filename="${batch.id}-results.${format}"`)
         .header('cache-control', 'no-store')
         .header('x-content-type-options', 'nosniff')
-        .send(resultsStream(records, batch.id, config.publicUrl, format));
+        .send(resultsStream(records, batch.id, publicOrigin(config, request), format));
     },
   );
 }
@@ -229,7 +230,7 @@ function registerItems(app: BatchApp, deps: RouteDeps): void {
       try {
         const page = await records.listItems(batch.id, { status, limit: limit ?? 100, cursor });
         return {
-          items: page.items.map((item) => publicItem(item, config.publicUrl)),
+          items: page.items.map((item) => publicItem(item, publicOrigin(config, request))),
           next_cursor: page.nextCursor,
         };
       } catch (error) {

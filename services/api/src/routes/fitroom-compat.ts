@@ -25,7 +25,9 @@ import {
   checkUploaded,
   CREATE_FILES,
   createFormItem,
+  FITROOM_IMAGES,
   requiredFile,
+  toWebImage,
 } from '../lib/fitroom-create-form.js';
 import {
   fitroomBadRequest,
@@ -35,6 +37,8 @@ import {
 } from '../lib/fitroom-errors.js';
 import { FITROOM_COMPAT_SOURCE, isItemId, taskView } from '../lib/fitroom-tasks.js';
 import type { InputCheckImage } from '../lib/input-checks.js';
+import { publicOrigin } from '../lib/public-origin.js';
+import { sendResult } from '../lib/result-download.js';
 import { withUploadDir } from '../lib/uploads.js';
 import { MAX_IMAGE_PIXELS } from '../limits.js';
 
@@ -66,7 +70,9 @@ export const fitroomCompatRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app
 
 function registerResultRoute(app: CompatApp, deps: RouteDeps, ctx: FitRoomCompatContext): void {
   const { config, records, storage } = deps;
-  // The result links of completed tasks carry their own signature: no X-API-KEY, like FitRoom's.
+  // The result links of completed tasks carry their own signature: no X-API-KEY, like FitRoom's,
+  // and, like its plain signed storage URLs, they count against no request limit (an <img src>
+  // must not break because the tenant polled a lot).
   app.get(
     '/v2/results/:id',
     {
@@ -75,7 +81,9 @@ function registerResultRoute(app: CompatApp, deps: RouteDeps, ctx: FitRoomCompat
         summary: 'A result image, by the download_signed_url of a completed task',
         description:
           'Needs no header: the link is signed and expires after RESULT_URL_TTL_S ' +
-          `(${config.api.resultUrlTtlSeconds} s here). 403 when expired or not signed by this service.`,
+          `(${config.api.resultUrlTtlSeconds} s here); not counted against any request limit. ` +
+          'Served as a storage server serves it: ETag (the sha256), 304 for If-None-Match, one ' +
+          'byte range as 206 (416 when unsatisfiable). 403 when expired or not signed by this service.',
         security: [],
         params: ResultParams,
         querystring: ResultQuery,
@@ -86,42 +94,52 @@ function registerResultRoute(app: CompatApp, deps: RouteDeps, ctx: FitRoomCompat
             format: 'binary',
             description: 'The image',
           }),
-          ...fitroomErrors(403, 404, 429),
+          206: Type.Unsafe<Readable>({
+            type: 'string',
+            format: 'binary',
+            description: 'The requested byte range of the image',
+          }),
+          ...fitroomErrors(403, 404),
         },
       },
     },
     async (request, reply) => {
       const { id } = request.params;
+      const nowMs = Date.now();
       const verdict = (await ctx.resultSigner()).verify(
         id,
         request.query.expires,
         request.query.signature,
-        Date.now(),
+        nowMs,
       );
       if (verdict === 'bad-signature') {
         throw new FitRoomHttpError(403, 'The download signature is invalid.');
       }
       if (verdict === 'expired') throw new FitRoomHttpError(403, 'The download link has expired.');
       const item = await records.getItem(id);
-      if (!item || item.status !== 'completed' || !item.result) {
-        throw new FitRoomHttpError(404, 'No such result.');
-      }
-      // The link names no tenant; its item's tenant pays for the download.
-      await ctx.limitTenant(request, item.tenant_id);
-      const object = await storage.get(item.result.key);
-      if (!object) {
-        request.log.warn({ itemId: item.id }, 'result object missing from storage');
-        throw new FitRoomHttpError(404, 'No such result.');
-      }
-      return reply
-        .type(item.result.content_type || object.contentType)
-        .header('content-length', object.bytes)
-        .header('cache-control', 'private, no-store')
-        .header('x-content-type-options', 'nosniff')
-        .send(object.body);
+      const result = item?.status === 'completed' ? item.result : null;
+      if (!item || !result) throw new FitRoomHttpError(404, 'No such result.');
+      const sent = await sendResult(request, reply, {
+        sha256: result.sha256,
+        bytes: result.bytes,
+        contentType: result.content_type,
+        maxAgeSeconds: Number(request.query.expires) - Math.floor(nowMs / 1000),
+        load: () => storage.get(result.key),
+      });
+      if (sent) return reply;
+      request.log.warn({ itemId: item.id }, 'result object missing from storage');
+      throw new FitRoomHttpError(404, 'No such result.');
     },
   );
 }
+
+const createDescription = (maxBytes: number): string =>
+  "FitRoom's create, queued: the images become this tenant's assets (content-addressed, " +
+  'as POST /v1/assets) and a one-item batch is queued; task_id is its item id. Images: ' +
+  `${FITROOM_IMAGES.names} (converted to JPEG for FitRoom), at most ${maxBytes} bytes and ` +
+  `${MAX_IMAGE_PIXELS} pixels each; anything else is a 400 naming the field. 402 (or 401) ` +
+  'as FitRoom answers them while every FitRoom key of this service is paused because FitRoom ' +
+  'said it has no credit (or is wrong): the task could not start.';
 
 function registerTaskRoutes(api: CompatApp, deps: RouteDeps, ctx: FitRoomCompatContext): void {
   const { config, records } = deps;
@@ -131,15 +149,11 @@ function registerTaskRoutes(api: CompatApp, deps: RouteDeps, ctx: FitRoomCompatC
       schema: {
         tags: [FITROOM_TAG],
         summary: 'Create Try-on Task',
-        description:
-          "FitRoom's create, queued: the images become this tenant's assets (content-addressed, " +
-          'as POST /v1/assets) and a one-item batch is queued; task_id is its item id. Images: ' +
-          `JPEG, PNG or WebP, at most ${config.api.uploadMaxBytes} bytes and ${MAX_IMAGE_PIXELS} ` +
-          'pixels each; anything else is a 400 naming the field.',
+        description: createDescription(config.api.uploadMaxBytes),
         security: SECURITY,
         consumes: ['multipart/form-data'],
         body: CreateTaskForm,
-        response: { 200: CreateTaskAnswer, ...fitroomErrors(400, 401, 413, 429, 500) },
+        response: { 200: CreateTaskAnswer, ...fitroomErrors(400, 401, 402, 413, 429, 500) },
       },
       // The body is streamed by the handler; the schema above only documents it.
       validatorCompiler: () => () => true,
@@ -147,9 +161,14 @@ function registerTaskRoutes(api: CompatApp, deps: RouteDeps, ctx: FitRoomCompatC
     async (request) => {
       if (!request.isMultipart()) throw fitroomBadRequest(NOT_MULTIPART);
       const tenantId = tenantOf(request).id;
-      const item = await withUploadDir(async (dir) =>
-        createFormItem(await ctx.readForm(request, dir, CREATE_FILES), deps, tenantId),
-      );
+      const item = await withUploadDir(async (dir) => {
+        const form = await ctx.readForm(request, dir, CREATE_FILES);
+        // FitRoom checks the form first, then the credit (as the simulator does).
+        const refusal = await ctx.keysRefusal();
+        const checked = await createFormItem(form, deps, tenantId);
+        if (refusal) throw refusal;
+        return checked;
+      });
       const { batch } = await deps.batches.submit(tenantId, {
         items: [item],
         metadata: { source: FITROOM_COMPAT_SOURCE },
@@ -187,9 +206,10 @@ function registerTaskRoutes(api: CompatApp, deps: RouteDeps, ctx: FitRoomCompatC
         item,
         nowMs,
         expectedMs: item.hd_mode ? config.fitroom.hdTaskMs : config.fitroom.normalTaskMs,
+        ...(await ctx.taskProgressState(item)),
         downloadUrl: () =>
           signed!.url(
-            config.publicUrl,
+            publicOrigin(config, request),
             item.id,
             Math.floor(nowMs / 1000) + config.api.resultUrlTtlSeconds,
           ),
@@ -215,14 +235,17 @@ function registerInputCheckRoutes(api: CompatApp, ctx: FitRoomCompatContext): vo
     return withUploadDir(async (dir) => {
       const form = await ctx.readForm(request, dir, new Set(['input_image']));
       const image = await checkUploaded(requiredFile(form, 'input_image'));
-      return check({ path: image.path, sha256: image.sha256, contentType: image.contentType });
+      // Answers are kept by the sha256 of the bytes sent, whatever FitRoom was shown.
+      return check({ ...(await toWebImage(image)), sha256: image.sha256 });
     });
   };
   const checkDescription =
     "Forwarded to FitRoom through this service's FitRoom keys, within their shared budget; " +
     "FitRoom's answer unchanged. Answers are kept 30 days by the image's sha256: the same " +
-    'image is sent to FitRoom once, whoever asks. 429 with Retry-After when the budget is ' +
-    'spent or paused; 503 when no FitRoom key is configured.';
+    'image is sent to FitRoom once, whoever asks. Checks cost FitRoom no credit, so they go on ' +
+    "while the keys are out of credit. 429 only for the tenant's own request limit; 503 with " +
+    "Retry-After when the service's FitRoom budget cannot take the check now, or no FitRoom " +
+    'key is configured.';
 
   api.post(
     '/input_check/v1/model',

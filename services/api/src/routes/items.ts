@@ -6,6 +6,7 @@ import { tenantOf } from '../auth.js';
 import type { RouteDeps } from '../deps.js';
 import { ApiError, itemNotFound } from '../errors.js';
 import { publicItem } from '@tryon/records';
+import { publicOrigin } from '../lib/public-origin.js';
 import { errorResponses, IdParams } from '../schemas.js';
 
 export const itemRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app, deps, done) => {
@@ -24,7 +25,7 @@ export const itemRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app, deps, d
     async (request) => {
       const item = await records.getItem(request.params.id, tenantOf(request).id);
       if (!item) throw itemNotFound();
-      return publicItem(item, config.publicUrl);
+      return publicItem(item, publicOrigin(config, request));
     },
   );
 
