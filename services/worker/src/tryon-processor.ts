@@ -99,6 +99,7 @@ class TryonDriver {
       attemptsMade: job.attemptsMade,
       pausedRecheckMs: this.deps.pausedRecheckMs,
       parkRecheckMs: this.deps.parkRecheckMs,
+      inputsRejected: run.data.inputsRejected === true,
     });
     switch (decision.action) {
       case 'fail_item':
@@ -115,6 +116,16 @@ class TryonDriver {
         return delay(job, token, decision.delayMs);
       case 'retry':
         return this.retryOrFail(job, run, error, decision);
+      case 'reprepare':
+        // Prepared from the source again, trusting no cache; a second refusal fails the item.
+        await run.save({
+          ...run.data,
+          step: 'prepare',
+          inputs: undefined,
+          pairKey: undefined,
+          inputsRejected: true,
+        });
+        return delay(job, token, 0);
     }
   }
 
