@@ -181,6 +181,26 @@ describe('Records', () => {
     });
   });
 
+  it('cancelling a batch with nothing left to cancel never marks it cancelled', async () => {
+    const { batch } = await records.createBatch({ tenantId: 'acme', items: items(2) });
+    const [a, b] = (await records.itemIds(batch.id)).map((id) => ({ id, batch_id: batch.id }));
+    await records.transition(a!, ['queued'], 'running');
+    await records.transition(b!, ['queued'], 'running');
+    // Every item has started: nothing to cancel, the batch runs on and completes.
+    expect((await records.cancelBatch(batch.id)).cancelled).toEqual([]);
+    expect(await records.getBatch(batch.id)).toMatchObject({ status: 'running' });
+    await records.transition(a!, ['running'], 'completed');
+    await records.transition(b!, ['running'], 'completed');
+    expect(await records.getBatch(batch.id)).toMatchObject({ status: 'completed' });
+    // A cancel that lost the race with the last completion changes nothing either.
+    const late = await records.cancelBatch(batch.id);
+    expect([late.cancelled, late.batchFinished]).toEqual([[], false]);
+    expect(await records.getBatch(batch.id)).toMatchObject({
+      status: 'completed',
+      counts: { completed: 2, cancelled: 0 },
+    });
+  });
+
   it('retries failed items: they queue again with a new run and the batch finishes again', async () => {
     const { batch } = await records.createBatch({ tenantId: 'acme', items: items(2) });
     const ids = await records.itemIds(batch.id);
