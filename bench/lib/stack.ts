@@ -258,7 +258,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     processes.push(api);
     for (let i = 1; i <= options.workers; i++) {
       // Workers log at info so their "worker started" line says they are consuming.
-      const worker = startService(`worker-${i}`, 'worker', { ...env, LOG_LEVEL: 'info' }, logDir);
+      // Each worker's /healthz and /metrics on a port of its own (several share the host).
+      const workerEnv = { ...env, LOG_LEVEL: 'info', WORKER_HTTP_PORT: '0' };
+      const worker = startService(`worker-${i}`, 'worker', workerEnv, logDir);
       processes.push(worker);
       workers.push(worker);
     }
