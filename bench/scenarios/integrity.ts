@@ -34,17 +34,13 @@ function resolve(args: readonly string[]): IntegrityOptions {
 
 /**
  * Model photos of real weight: half within FitRoom's 2048 px (sent as they are), half above it
- * (resized by the worker), each with a band of noise so its JPEG is a few hundred KB.
+ * (resized by the worker), noise throughout so each JPEG weighs 1-3 MB, as phone photos do.
  */
 async function modelPhotos(count: number): Promise<Buffer[]> {
   const photos: Buffer[] = [];
   for (let i = 0; i < count; i++) {
     const [width, height] = i % 2 === 0 ? [1200, 1600] : [1600, 2400];
-    const pixels = Buffer.alloc(width * height * 3, (i * 53) % 256);
-    randomBytes(width * 3 * Math.floor(height / 8)).copy(
-      pixels,
-      width * 3 * Math.floor(height / 3),
-    );
+    const pixels = randomBytes(width * height * 3);
     photos.push(
       await sharp(pixels, { raw: { width, height, channels: 3 } })
         .jpeg({ quality: 85 })

@@ -155,8 +155,7 @@ export class RateLimiter {
       const tenth = Math.ceil(this.windowMs / 10);
       const least = Math.min(Math.ceil(this.windowMs / this.limit), tenth);
       ms = Math.max(least, retryAfterMs ?? tenth);
-    }
-    else if (code === 'unauthorized' || code === 'insufficient_credit') ms = KEY_REFUSED_PAUSE_MS;
+    } else if (code === 'unauthorized' || code === 'insufficient_credit') ms = KEY_REFUSED_PAUSE_MS;
     if (ms > 0) await this.pause(budgetKey, ms, code);
     return ms;
   }
