@@ -29,6 +29,7 @@ import { moveAllItems } from './scripts/move-all.js';
 import { storeItems } from './scripts/store-items.js';
 import { takeOver } from './scripts/take-over.js';
 import { transitionItem } from './scripts/transition.js';
+import { updateItemOfRun } from './scripts/update-item.js';
 
 export {
   InvalidCursorError,
@@ -40,6 +41,8 @@ export type { ItemRecord, ItemUpdate } from './item-codec.js';
 
 export interface TransitionResult {
   changed: boolean;
+  /** The caller acted for a run that is no longer the item's: nothing changed. */
+  stale: boolean;
   /** True for exactly one caller: the one whose change finished the batch. */
   batchFinished: boolean;
   completionSeq: number;
@@ -244,21 +247,25 @@ export class Records {
   /**
    * Changes an item's status if it is in one of `from`, with its other fields, atomically with
    * the batch counts. Returns whether it changed and whether this change finished the batch.
+   * With `run`, only while that is the item's current run (checked in the same script).
    */
   async transition(
     item: { id: string; batch_id: string },
     from: ItemStatus[],
     to: ItemStatus,
     update: ItemUpdate = {},
+    fence: { run?: number } = {},
   ): Promise<TransitionResult> {
     const [changed, finished, seq, previous] = await transitionItem(this.redis, this.keys, item, {
       from,
       to,
       now: Date.now(),
+      ...fence,
       fields: encodeItemUpdate(update),
     });
     return {
       changed: changed === 1,
+      stale: changed === -2,
       batchFinished: finished === 1,
       completionSeq: seq,
       previous: previous === '' ? null : (previous as ItemStatus),
@@ -270,6 +277,18 @@ export class Records {
     const fields = encodeItemUpdate(update);
     if (fields.length > 0)
       await this.redis.hset(this.keys.item(itemId), ...fields, 'updated_at', Date.now());
+  }
+
+  /**
+   * Updates fields that are not the status, only while `item.run` is the item's current run
+   * (checked in the same script). False when the item has moved on to another run, or is gone.
+   */
+  async updateItemOfRun(item: { id: string; run: number }, update: ItemUpdate): Promise<boolean> {
+    const fields = encodeItemUpdate(update);
+    const now = Date.now();
+    return (
+      (await updateItemOfRun(this.redis, this.keys, item.id, { run: item.run, now, fields })) === 1
+    );
   }
 
   /** Cancels what has not started. Returns the cancelled item ids. */

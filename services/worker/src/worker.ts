@@ -273,6 +273,7 @@ function tryonDeps(
     taskTimeoutMs: config.fitroom.taskTimeoutMs,
     failedTaskRetries: config.fitroom.failedTaskRetries,
     pausedRecheckMs: Math.max(50, Math.round(rateWindowMs / 12)),
+    lockDurationMs: config.worker.lockDurationMs,
     webhookRetryScheduleMs: config.webhooks.retryScheduleMs,
     publicUrl: config.publicUrl,
     onBatchFinished: (batchId) => services.settler.settleOrLeave(batchId),

@@ -43,6 +43,8 @@ export const createStep: Step = async (env, run) => {
     const inputMismatches = (data.inputMismatches ?? 0) + 1;
     return { next: { ...data, step: 'prepare', inputs: undefined, inputMismatches } };
   }
+  // Last look before a credit is spent: a job that lost its lock leaves the item to its new owner.
+  await run.fence();
   return createTask(env, run, data, key, images);
 };
 

@@ -4,7 +4,7 @@ import { resultKey, StorageError } from '@tryon/storage';
 import { inputCheckProblem, type PooledKey } from '@tryon/fitroom-gateway';
 import { loadPrepared, prepareImage } from '../prepare.js';
 import { ResultCache } from '../result-cache.js';
-import { ItemFailure, type Step, type StepEnv, type StepRun } from './step.js';
+import { ItemFailure, StaleRunError, type Step, type StepEnv, type StepRun } from './step.js';
 
 /**
  * Prepare: the inputs fetched and sized for FitRoom. A pair rendered before completes the item
@@ -89,7 +89,7 @@ async function reuseRender(env: StepEnv, item: ItemRecord, pairKey: string): Pro
   const stored = await storage.put(resultKey(item.batch_id, item.id, ext), source.body, {
     contentType: cached.content_type,
   });
-  await records.updateItem(item.id, {
+  const current = await records.updateItemOfRun(item, {
     result: {
       key: stored.key,
       bytes: stored.bytes,
@@ -97,6 +97,7 @@ async function reuseRender(env: StepEnv, item: ItemRecord, pairKey: string): Pro
       content_type: stored.contentType,
     },
   });
+  if (!current) throw new StaleRunError();
   await env.finisher.finish(item, 'completed', null);
   return true;
 }

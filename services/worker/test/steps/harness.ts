@@ -145,6 +145,7 @@ export async function startStepHarness(
           saved.push(next);
           return Promise.resolve(next);
         },
+        fence: () => Promise.resolve(),
       };
     },
     async close() {
