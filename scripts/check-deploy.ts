@@ -17,7 +17,7 @@ function exposedNames(): Set<string> {
   // The sources below are only read when scraped; listing names never scrapes.
   const unread = null as never;
   const registries: ApiMetrics['registry'][] = [
-    new ApiMetrics({ tryon: unread, webhooks: unread }).registry,
+    new ApiMetrics({ tryon: unread, webhooks: unread }, unread).registry,
     new WorkerMetrics({
       limiter: unread,
       budgetKeys: [],

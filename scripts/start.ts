@@ -6,8 +6,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import closeWithGrace from 'close-with-grace';
 import { Redis } from 'ioredis';
-import { startApi } from '@tryon/api';
-import { ConfigError, loadConfig, redactUrl, type Config } from '@tryon/config';
+import { startApi, startBanner } from '@tryon/api';
+import { ConfigError, loadConfig, portInUseMessage, redactUrl, type Config } from '@tryon/config';
 import { optionsFromEnv, startSim, type RunningSim } from '@tryon/fitroom-sim';
 import { startWorker } from '@tryon/worker';
 
@@ -64,35 +64,29 @@ async function ensureRedis(config: Config): Promise<ChildProcess | null> {
   process.exit(1);
 }
 
+/** Something this run started, closed in reverse order when a later part fails to start. */
+const started: { close(): Promise<unknown> }[] = [];
+
 try {
-  // A dev run stays on this machine unless HOST says otherwise; the api's own default is 0.0.0.0.
-  let config = loadConfig({ HOST: '127.0.0.1', ...process.env });
+  // A dev run stays on this machine unless HOST says otherwise (the api's own default is
+  // 0.0.0.0), and logs warnings only, so the banner below is what a person reads.
+  let config = loadConfig({ HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...process.env });
   const redisChild = await ensureRedis(config);
+  if (redisChild) started.push({ close: () => Promise.resolve(redisChild.kill()) });
   let sim: RunningSim | null = null;
   if (config.fitroom.apiKeys.length === 0) {
     const simOptions = optionsFromEnv(process.env);
-    sim = await startSim(simOptions);
+    sim = await listening(startSim(simOptions), 'SIM_PORT');
+    started.push(sim);
     config = {
       ...config,
       fitroom: { ...config.fitroom, baseUrl: sim.url, apiKeys: Object.keys(simOptions.keys ?? {}) },
     };
   }
   const worker = await startWorker(config);
-  const api = await startApi(config);
-  console.log(
-    [
-      '',
-      `  try-on batch service is up`,
-      `  API        ${api.url}`,
-      `  API docs   ${api.url}/docs`,
-      `  dashboard  ${api.url}/ui`,
-      `  status     ${api.url}/admin/status`,
-      `  FitRoom    ${sim ? `simulator at ${sim.url} (FITROOM_API_KEYS is empty)` : config.fitroom.baseUrl}`,
-      `  storage    ${config.storage.driver === 'fs' ? `files under ${config.storage.dataDir}` : `s3://${config.storage.bucket}`}`,
-      `  tenants    ${config.tenants.length === 0 ? 'one open dev tenant (API_TOKENS is empty)' : config.tenants.map((t) => t.id).join(', ')}`,
-      '',
-    ].join('\n'),
-  );
+  started.push(worker);
+  const api = await listening(startApi(config), 'PORT');
+  console.log(startBanner(config, { apiUrl: api.url, simulatorUrl: sim?.url ?? null }));
   closeWithGrace({ delay: 30_000 }, async ({ err }) => {
     if (err) console.error(err);
     await api.close();
@@ -107,4 +101,20 @@ try {
     process.exit(1);
   }
   throw error;
+}
+
+/**
+ * A part that listens on a port: when the port is taken, one line naming it and the setting
+ * that moves it (not a stack trace), and whatever this run started already is stopped.
+ */
+async function listening<T>(starting: Promise<T>, setting: string): Promise<T> {
+  try {
+    return await starting;
+  } catch (error) {
+    const message = portInUseMessage(error, setting);
+    if (!message) throw error;
+    for (const part of started.reverse()) await part.close().catch(() => undefined);
+    console.error(message);
+    process.exit(1);
+  }
 }

@@ -81,6 +81,8 @@ export function serviceEnv(options: {
     QUEUE_PREFIX: options.prefix,
     HOST: '127.0.0.1',
     PORT: String(options.apiPort),
+    // Several workers on one machine: each its own free port for /metrics (3002 is taken once).
+    WORKER_HTTP_PORT: '0',
     LOG_LEVEL: options.logLevel,
     FITROOM_BASE_URL: options.simUrl,
     FITROOM_API_KEYS: options.apiKeys.join(','),
@@ -258,9 +260,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     processes.push(api);
     for (let i = 1; i <= options.workers; i++) {
       // Workers log at info so their "worker started" line says they are consuming.
-      // Each worker's /healthz and /metrics on a port of its own (several share the host).
-      const workerEnv = { ...env, LOG_LEVEL: 'info', WORKER_HTTP_PORT: '0' };
-      const worker = startService(`worker-${i}`, 'worker', workerEnv, logDir);
+      const worker = startService(`worker-${i}`, 'worker', { ...env, LOG_LEVEL: 'info' }, logDir);
       processes.push(worker);
       workers.push(worker);
     }

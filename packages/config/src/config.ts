@@ -227,6 +227,15 @@ function readApi(read: EnvReader): Config['api'] {
 }
 
 /** What is safe to print at start: no key, token or secret, and no credentials in URLs. */
+/**
+ * How /admin answers under this config: `open` in pure dev mode (no API_TOKENS and no
+ * ADMIN_TOKEN: anyone may read it), `token` behind ADMIN_TOKEN, `disabled` otherwise.
+ */
+export function adminAccess(config: Config): 'open' | 'token' | 'disabled' {
+  if (config.adminToken) return 'token';
+  return config.tenants.length === 0 ? 'open' : 'disabled';
+}
+
 export function describeConfig(config: Config): Record<string, unknown> {
   return {
     redisUrl: redactUrl(config.redisUrl),
@@ -251,7 +260,11 @@ export function describeConfig(config: Config): Record<string, unknown> {
       config.api.rateLimit === 0
         ? 'off'
         : `${config.api.rateLimit} per ${config.api.rateWindowMs} ms per tenant`,
-    admin: config.adminToken ? 'token set' : 'disabled',
+    admin: {
+      open: 'open (dev mode: API_TOKENS and ADMIN_TOKEN are empty)',
+      token: 'behind ADMIN_TOKEN',
+      disabled: 'disabled (set ADMIN_TOKEN)',
+    }[adminAccess(config)],
     webhookSecret: config.webhooks.secret ? 'set' : 'generated (dev)',
   };
 }

@@ -1,4 +1,5 @@
 export {
+  adminAccess,
   DEV_TENANT,
   describeConfig,
   loadConfig,
@@ -7,3 +8,4 @@ export {
   type Tenant,
 } from './config.js';
 export { ConfigError, parseDuration, redactUrl, type Env } from './env.js';
+export { portInUseMessage } from './listen.js';

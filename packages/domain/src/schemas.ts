@@ -37,6 +37,14 @@ const Metadata = Type.Record(Type.String({ maxLength: 128 }), Type.Unknown(), {
   description: 'Free-form JSON object, echoed back (at most 16 KiB serialised)',
 });
 
+export const BATCH_NAME_MAX_LENGTH = 200;
+
+const BatchName = Type.String({
+  minLength: 1,
+  maxLength: BATCH_NAME_MAX_LENGTH,
+  description: 'A name for people, e.g. "SS27 shirts"; GET /v1/batches?q= finds batches by it',
+});
+
 export const BatchItemInput = Type.Object(
   {
     model: ImageRef,
@@ -76,6 +84,7 @@ export const CreateBatchRequest = Type.Object(
     webhook_url: Type.Optional(Type.String({ minLength: 1, maxLength: 2048 })),
     idempotency_key: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
     metadata: Type.Optional(Metadata),
+    name: Type.Optional(BatchName),
     priority: Type.Optional(
       Type.Integer({
         minimum: 0,
@@ -114,6 +123,24 @@ export const BatchStatus = Type.Union([
   Type.Literal('cancelled'),
 ]);
 
+/**
+ * How a finished batch went, at a glance: `status` says whether it is open, `outcome` whether
+ * it worked. Null while any item is queued or running.
+ */
+export const BatchOutcome = Type.Union(
+  [
+    Type.Literal('succeeded'),
+    Type.Literal('partial'),
+    Type.Literal('failed'),
+    Type.Literal('cancelled'),
+  ],
+  {
+    description:
+      'succeeded: every item completed; partial: some completed, some failed; failed: none ' +
+      'completed and some failed; cancelled: items were cancelled and none failed',
+  },
+);
+
 export const BatchCounts = Type.Object({
   total: Type.Integer(),
   queued: Type.Integer(),
@@ -128,7 +155,9 @@ const Timestamp = Type.String({ format: 'date-time' });
 export const Batch = Type.Object(
   {
     id: Type.String(),
+    name: Nullable(Type.String({ maxLength: BATCH_NAME_MAX_LENGTH })),
     status: BatchStatus,
+    outcome: Nullable(BatchOutcome),
     counts: BatchCounts,
     progress: Type.Number({ minimum: 0, maximum: 1, description: 'Finished items / total' }),
     webhook_url: Nullable(Type.String()),
@@ -138,6 +167,13 @@ export const Batch = Type.Object(
     fresh_renders: Type.Boolean(),
     input_checks: Type.Boolean(),
     created_at: Timestamp,
+    retried_at: Nullable(
+      Type.String({
+        format: 'date-time',
+        description:
+          'When failed items were last queued again (null if never): time taken counts from here',
+      }),
+    ),
     completed_at: Nullable(Timestamp),
   },
   { $id: 'Batch' },
@@ -284,6 +320,7 @@ export type CreateBatchRequest = Static<typeof CreateBatchRequest>;
 export type ItemStatus = Static<typeof ItemStatus>;
 export type BatchStatus = Static<typeof BatchStatus>;
 export type BatchCounts = Static<typeof BatchCounts>;
+export type BatchOutcome = Static<typeof BatchOutcome>;
 export type Batch = Static<typeof Batch>;
 export type BatchEta = Static<typeof BatchEta>;
 export type BatchResponse = Static<typeof BatchResponse>;
@@ -297,3 +334,11 @@ export type ListItemsQuery = Static<typeof ListItemsQuery>;
 export type Asset = Static<typeof Asset>;
 export type WebhookEventType = Static<typeof WebhookEventType>;
 export type WebhookEvent = Static<typeof WebhookEvent>;
+
+/** A batch's outcome from its status and counts (see BatchOutcome); null while it is open. */
+export function batchOutcome(status: BatchStatus, counts: BatchCounts): BatchOutcome | null {
+  if (status === 'queued' || status === 'running') return null;
+  if (counts.queued + counts.running > 0) return null;
+  if (counts.failed === 0) return counts.cancelled === 0 ? 'succeeded' : 'cancelled';
+  return counts.completed === 0 ? 'failed' : 'partial';
+}

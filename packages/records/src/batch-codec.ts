@@ -1,4 +1,10 @@
-import type { Batch, BatchCounts, BatchStatus, ClothType } from '@tryon/domain';
+import {
+  batchOutcome,
+  type Batch,
+  type BatchCounts,
+  type BatchStatus,
+  type ClothType,
+} from '@tryon/domain';
 import { isoOf } from './item-codec.js';
 
 export interface NewItem {
@@ -14,6 +20,7 @@ export interface NewItem {
 export interface NewBatch {
   tenantId: string;
   items: NewItem[];
+  name?: string | undefined;
   webhookUrl?: string | undefined;
   idempotencyKey?: string | undefined;
   metadata?: Record<string, unknown> | undefined;
@@ -35,6 +42,7 @@ export function encodeNewBatch(batchId: string, input: NewBatch, now: number) {
   return {
     id: batchId,
     tenant_id: input.tenantId,
+    name: input.name ?? '',
     status: 'queued',
     total: input.items.length,
     webhook_url: input.webhookUrl ?? '',
@@ -62,10 +70,13 @@ export function decodeBatch(hash: Record<string, string>, stateCounts: number[])
     cancelled,
   };
   const finished = counts.completed + counts.failed + counts.cancelled;
+  const status = hash.status as BatchStatus;
   return {
     id: hash.id ?? '',
     tenant_id: hash.tenant_id ?? '',
-    status: hash.status as BatchStatus,
+    name: hash.name || null,
+    status,
+    outcome: batchOutcome(status, counts),
     counts,
     progress: counts.total === 0 ? 1 : finished / counts.total,
     webhook_url: hash.webhook_url || null,
@@ -75,6 +86,7 @@ export function decodeBatch(hash: Record<string, string>, stateCounts: number[])
     fresh_renders: hash.fresh_renders === '1',
     input_checks: hash.input_checks === '1',
     created_at: isoOf(hash.created_at) ?? new Date(0).toISOString(),
+    retried_at: isoOf(hash.retried_at),
     completed_at: isoOf(hash.completed_at),
     completion_seq: Number(hash.completion_seq ?? 0),
     enqueued: hash.enqueued === '1',

@@ -1,4 +1,5 @@
 export {
+  BATCH_SEARCH_SCAN,
   InvalidCursorError,
   Records,
   type BatchRecord,

@@ -50,6 +50,10 @@ export interface TransitionResult {
 }
 
 const ITEM_STORE_CHUNK = 2_500;
+/** A batch search (GET /v1/batches?q=) looks at this many of the newest batches at most. */
+export const BATCH_SEARCH_SCAN = 10_000;
+/** Batch names read per Redis round trip while searching. */
+const BATCH_SEARCH_PAGE = 500;
 /** How long a repeated idempotency key waits for the first request's batch to appear. */
 const IDEMPOTENCY_WAIT_TRIES = 40;
 const IDEMPOTENCY_WAIT_MS = 50;
@@ -182,11 +186,42 @@ export class Records {
     };
   }
 
-  /** A tenant's batches, newest first. */
-  async listBatches(tenantId: string, limit = 50): Promise<BatchRecord[]> {
-    const ids = await this.redis.zrevrange(this.keys.tenantBatches(tenantId), 0, limit - 1);
+  /**
+   * A tenant's batches, newest first. With `query`, only those whose name or id contains it
+   * (ignoring case), looked for among the newest BATCH_SEARCH_SCAN batches.
+   */
+  async listBatches(tenantId: string, limit = 50, query?: string): Promise<BatchRecord[]> {
+    const ids = query
+      ? await this.searchBatchIds(tenantId, query.toLowerCase(), limit)
+      : await this.redis.zrevrange(this.keys.tenantBatches(tenantId), 0, limit - 1);
     const batches = await Promise.all(ids.map((id) => this.getBatch(id, tenantId)));
     return batches.filter((b): b is BatchRecord => b !== null);
+  }
+
+  /** Ids of the tenant's newest batches whose name or id contains `needle` (lower case). */
+  private async searchBatchIds(tenantId: string, needle: string, limit: number) {
+    const found: string[] = [];
+    for (let start = 0; start < BATCH_SEARCH_SCAN && found.length < limit;) {
+      const ids = await this.redis.zrevrange(
+        this.keys.tenantBatches(tenantId),
+        start,
+        start + BATCH_SEARCH_PAGE - 1,
+      );
+      if (ids.length === 0) break;
+      start += ids.length;
+      const pipeline = this.redis.pipeline();
+      for (const id of ids) pipeline.hmget(this.keys.batch(id), 'id', 'name');
+      const rows = ((await pipeline.exec()) ?? []).map(([, row]) => row as (string | null)[]);
+      ids.forEach((id, i) => {
+        const [exists, name] = rows[i] ?? [];
+        // An expired batch has no hash any more: it is not listed anyway.
+        if (!exists || found.length >= limit) return;
+        if ((name ?? '').toLowerCase().includes(needle) || id.toLowerCase().includes(needle)) {
+          found.push(id);
+        }
+      });
+    }
+    return found;
   }
 
   async getItem(itemId: string, tenantId?: string): Promise<ItemRecord | null> {

@@ -32,6 +32,8 @@ export class RedisKeys {
   batchEventsChannel = (batchId: string) => `${this.prefix}:batch-events:${batchId}`;
   /** Batches whose records have no expiry yet (zset by creation time). */
   liveBatches = () => `${this.prefix}:batches:live`;
+  /** Open batches by the moment their submit-time ETA (plus grace) runs out (zset, ms). */
+  batchDeadlines = () => `${this.prefix}:batches:deadlines`;
   /** Prefix of every item hash: item(id) is this plus the id. */
   itemFamily = () => `${this.prefix}:item:`;
   item = (itemId: string) => `${this.itemFamily()}${itemId}`;

@@ -28,6 +28,7 @@ import { itemRoutes } from './routes/items.js';
 import { queueBoardRoutes } from './routes/queue-board.js';
 import { webhookRoutes } from './routes/webhooks.js';
 import { uiRoutes } from './ui/routes.js';
+import { BatchDeadlines } from './lib/batch-deadlines.js';
 import { EtaEstimator } from './lib/eta.js';
 
 /**
@@ -67,7 +68,10 @@ export type ApiApp = ReturnType<typeof createServer>;
 /** The services the routes share, built once per app from the injected dependencies. */
 function createRouteDeps(app: ApiApp, deps: ApiDeps): RouteDeps {
   const { config } = deps;
-  const metrics = new ApiMetrics({ tryon: deps.tryonQueue, webhooks: deps.webhookQueue });
+  const deadlines = new BatchDeadlines(deps.redis, config.prefix, deps.records);
+  const metrics = new ApiMetrics({ tryon: deps.tryonQueue, webhooks: deps.webhookQueue }, () =>
+    deadlines.overdue(),
+  );
   const limiter =
     deps.limiter ??
     new RateLimiter({
@@ -89,6 +93,7 @@ function createRouteDeps(app: ApiApp, deps: ApiDeps): RouteDeps {
     limiter,
     auth: new Authenticator(config),
     metrics,
+    deadlines,
     batches: new BatchService({
       config,
       records: deps.records,
@@ -222,6 +227,8 @@ function registerRoutes(app: ApiApp, routeDeps: RouteDeps): void {
   // Its own scope: the admin token as a Bearer header or the dashboard's admin cookie.
   void app.register(queueBoardRoutes, routeDeps);
   void app.register(uiRoutes, { ...routeDeps, prefix: '/ui' });
+  // The first address a person opens: the dashboard.
+  app.get('/', { schema: { hide: true } }, (_request, reply) => reply.redirect('/ui', 302));
 }
 
 /** /v1: a tenant's token, then the per-tenant request limit, then the route. */

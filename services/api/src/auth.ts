@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { DEV_TENANT, type Config, type Tenant } from '@tryon/config';
+import { adminAccess, DEV_TENANT, type Config, type Tenant } from '@tryon/config';
 import { ApiError } from './errors.js';
 
 declare module 'fastify' {
@@ -40,7 +40,7 @@ export class Authenticator {
     }
     this.open = config.tenants.length === 0;
     this.adminDigest = config.adminToken ? digest(config.adminToken) : null;
-    this.adminOpen = this.open && this.adminDigest === null;
+    this.adminOpen = adminAccess(config) === 'open';
   }
 
   /** The tenant a token (Bearer or FitRoom's X-API-KEY) stands for, or null. */

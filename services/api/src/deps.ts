@@ -8,6 +8,7 @@ import type { LookupFn } from '@tryon/webhooks';
 import type { Authenticator } from './auth.js';
 import type { BatchEventStreams } from './lib/batch-events.js';
 import type { BatchService } from './lib/batches.js';
+import type { BatchDeadlines } from './lib/batch-deadlines.js';
 import type { EtaEstimator } from './lib/eta.js';
 import type { TenantLimit } from './lib/tenant-limit.js';
 import type { WebhookReplayer } from './lib/webhook-replay.js';
@@ -44,4 +45,5 @@ export interface RouteDeps extends Omit<ApiDeps, 'limiter' | 'logger'> {
   batchEvents: BatchEventStreams;
   /** Batch ETAs from the budget arithmetic; view() is a batch as every route answers it. */
   eta: EtaEstimator;
+  deadlines: BatchDeadlines;
 }

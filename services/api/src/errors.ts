@@ -84,7 +84,8 @@ const KNOWN: Record<string, { status: number; code: string; message?: string }> 
   },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { status: 400, code: 'invalid_request' },
   FST_REQ_FILE_TOO_LARGE: { status: 413, code: 'file_too_large' },
-  FST_FILES_LIMIT: { status: 413, code: 'too_many_files' },
+  // Uploads name their own limit (lib/uploads.ts); this is the fallback, with the same status.
+  FST_FILES_LIMIT: { status: 400, code: 'too_many_files' },
   FST_PARTS_LIMIT: { status: 413, code: 'too_many_parts' },
   FST_FIELDS_LIMIT: { status: 413, code: 'too_many_parts' },
   FST_PROTO_VIOLATION: { status: 400, code: 'invalid_multipart' },

@@ -24,7 +24,11 @@ export class ApiMetrics {
   readonly batchEventStreams: Counter;
   readonly batchEventStreamsOpen: Gauge;
 
-  constructor(queues: { tryon: TryonQueue; webhooks: WebhookQueue }) {
+  constructor(
+    queues: { tryon: TryonQueue; webhooks: WebhookQueue },
+    /** Open batches past their submit-time ETA (see BatchDeadlines). */
+    overdueBatches: () => Promise<number>,
+  ) {
     collectDefaultMetrics({ register: this.registry });
     this.httpDuration = new Histogram({
       name: 'http_request_duration_seconds',
@@ -59,6 +63,14 @@ export class ApiMetrics {
       name: 'tryon_batch_event_streams_open',
       help: 'Batch event streams (server-sent events) open now',
       registers: [this.registry],
+    });
+    new Gauge({
+      name: 'tryon_batches_overdue',
+      help: 'Open batches past the ETA they were given at submit (plus 25%, at least a minute)',
+      registers: [this.registry],
+      async collect() {
+        this.set(await overdueBatches());
+      },
     });
     new Gauge({
       name: 'tryon_queue_jobs',

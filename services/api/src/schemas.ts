@@ -1,5 +1,6 @@
 import { Type, type TSchema } from '@sinclair/typebox';
-import { BatchResponse, ErrorResponse } from '@tryon/domain';
+import { BATCH_NAME_MAX_LENGTH, BatchResponse, ErrorResponse } from '@tryon/domain';
+import { BATCH_SEARCH_SCAN } from '@tryon/records';
 import { DELIVERIES_MAX_LIMIT } from './limits.js';
 
 /**
@@ -10,7 +11,18 @@ import { DELIVERIES_MAX_LIMIT } from './limits.js';
 export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) });
 
 export const ListBatchesQuery = Type.Object(
-  { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })) },
+  {
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
+    q: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: BATCH_NAME_MAX_LENGTH,
+        description:
+          "Only batches whose name or id contains this, ignoring case (among the tenant's " +
+          `newest ${BATCH_SEARCH_SCAN.toLocaleString('en')})`,
+      }),
+    ),
+  },
   { additionalProperties: false },
 );
 

@@ -611,7 +611,7 @@ const cases: Case[] = [
           data: files.jpeg,
         })),
       ),
-    status: 413,
+    status: 400,
     code: 'too_many_files',
   },
   {

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '@tryon/config';
 import { eventually, testRedisUrl, uniqueId } from '@tryon/testing';
 import { startApi } from '../src/index.js';
+import { BatchDeadlines } from '../src/lib/batch-deadlines.js';
 import { auth, buildTestApp, imageUrl, TOKENS, type TestApp } from './helper.js';
 
 describe('health, readiness, metrics and docs', () => {
@@ -38,6 +39,30 @@ describe('health, readiness, metrics and docs', () => {
     expect(res.body).toContain('tryon_items_submitted_total 1');
     expect(res.body).toContain('tryon_queue_jobs{queue="tryon",state="delayed"} 1');
     expect(res.body).toContain('process_cpu_seconds_total');
+  });
+
+  it('counts an open batch past its submit-time ETA as overdue until it ends', async () => {
+    const deadlines = new BatchDeadlines(t.redis, t.config.prefix, t.records);
+    const dayLater = Date.now() + 86_400_000;
+    const before = await deadlines.overdue(dayLater);
+    const submitted = await t.app.inject({
+      method: 'POST',
+      url: '/v1/batches',
+      headers: auth(TOKENS.acme),
+      payload: { items: [{ model: imageUrl('m2'), cloth: imageUrl('c2'), cloth_type: 'upper' }] },
+    });
+    const batch = submitted.json<{ id: string; eta: { seconds: number } | null }>();
+    expect(batch.eta).not.toBeNull();
+    const metrics = await t.app.inject({ method: 'GET', url: '/metrics' });
+    expect(metrics.body).toMatch(/^tryon_batches_overdue 0$/m);
+    expect(await deadlines.overdue(dayLater)).toBe(before + 1);
+    const cancelled = await t.app.inject({
+      method: 'POST',
+      url: `/v1/batches/${batch.id}/cancel`,
+      headers: auth(TOKENS.acme),
+    });
+    expect(cancelled.statusCode).toBe(200);
+    expect(await deadlines.overdue(dayLater)).toBe(before);
   });
 
   it('generates the OpenAPI document from the route schemas, with bearer auth', async () => {

@@ -5,7 +5,10 @@
  */
 export const EXIT = {
   ok: 0,
-  /** Some items failed, or the batch was cancelled (download: some items have no file). */
+  /**
+   * The batch did not succeed (outcome partial, failed or cancelled): some or all items failed,
+   * or some were cancelled (download: some items have no file).
+   */
   itemsFailed: 1,
   /** A wrong flag or argument, an unreadable input, or input the API refused as invalid. */
   usage: 2,
@@ -20,7 +23,8 @@ export const EXIT = {
 export const EXIT_CODES_HELP = `
 Exit codes:
   0  success
-  1  some items failed or the batch was cancelled (download: some items have no file)
+  1  some or all items failed, or some were cancelled: the batch's outcome is not
+     "succeeded" (download: some items have no file)
   2  usage or input error (bad flag, unreadable file, input the API refused as invalid)
   3  API or network error (5xx, timeout, connection refused, unexpected answer)
   4  auth error (the API refused the token)

@@ -195,7 +195,12 @@ export function sourceKey(source: ImageSource): string {
   return source.kind === 'file' ? source.path : source.url;
 }
 
-/** Every local file named by the inputs, once each, checked to exist and be readable. */
+/**
+ * Every local file named by the inputs, once each, checked to exist: a missing one is a typo
+ * in the inputs, so every missing file is named at once, before anything is uploaded. (A file
+ * that exists but cannot be read or is refused is reported by the upload, which goes on with
+ * the others.)
+ */
 export async function localFiles(images: InputImage[]): Promise<string[]> {
   const paths = new Set<string>();
   for (const image of images) {
@@ -203,13 +208,20 @@ export async function localFiles(images: InputImage[]): Promise<string[]> {
       if (source?.kind === 'file') paths.add(source.path);
     }
   }
+  const missing: string[] = [];
   await Promise.all(
     [...paths].map(async (path) => {
       const info = await stat(path).catch(() => null);
-      if (!info?.isFile()) {
-        throw usageError(`${displayPath(path)}: no such file`, 'input_not_found');
-      }
+      if (!info?.isFile()) missing.push(displayPath(path));
     }),
   );
+  if (missing.length > 0) {
+    throw usageError(
+      missing.length === 1
+        ? `${missing[0]}: no such file`
+        : `no such files: ${missing.sort().join(', ')}`,
+      'input_not_found',
+    );
+  }
   return [...paths];
 }

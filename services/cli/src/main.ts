@@ -5,6 +5,7 @@ import { TryonClient } from './api.js';
 import { cancel, retry, status, watch } from './commands/batch.js';
 import { download } from './commands/download.js';
 import { CLOTH_TYPES } from './inputs.js';
+import { BATCH_NAME_MAX } from './names.js';
 import { submit, type SubmitOptions } from './commands/submit.js';
 import { asCliError, EXIT, EXIT_CODES_HELP, usageError } from './errors.js';
 import { printJson, type Context } from './output.js';
@@ -36,6 +37,14 @@ function integer(min: number, max: number) {
     }
     return n;
   };
+}
+
+function batchName(value: string): string {
+  const name = value.trim();
+  if (name.length === 0 || name.length > BATCH_NAME_MAX) {
+    throw new InvalidArgumentError(`expected 1 to ${BATCH_NAME_MAX} characters`);
+  }
+  return name;
 }
 
 function makeContext(options: GlobalOptions): Context {
@@ -109,6 +118,11 @@ function addSubmitCommand(program: Command, run: Run): void {
       integer(0, 10),
     )
     .option('--idempotency-key <key>', 'submitting again with the same key answers the same batch')
+    .option(
+      '--name <name>',
+      'a name for the batch, up to 200 characters (default: the folders\' names, "models x shirts")',
+      batchName,
+    )
     .option('--wait', 'show a live progress bar until the batch has finished')
     .option(
       '--dry-run',
@@ -135,6 +149,7 @@ function submitOptions(options: Record<string, unknown>): SubmitOptions {
     fresh: options.fresh as boolean | undefined,
     priority: options.priority as number | undefined,
     idempotencyKey: options.idempotencyKey as string | undefined,
+    name: options.name as string | undefined,
     wait: options.wait as boolean | undefined,
     dryRun: options.dryRun as boolean | undefined,
     concurrency: options.concurrency as number,

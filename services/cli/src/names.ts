@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { basename, extname } from 'node:path';
-import { extensionForContentType } from '@tryon/domain';
+import { basename, extname, resolve } from 'node:path';
+import { BATCH_NAME_MAX_LENGTH, extensionForContentType } from '@tryon/domain';
 
-/** The API's limit on external_id. */
+/** The API's limits on external_id and on a batch's name. */
 export const EXTERNAL_ID_MAX = 256;
+export const BATCH_NAME_MAX = BATCH_NAME_MAX_LENGTH;
 /** File names stay well under the 255 bytes most file systems allow, extension included. */
 const FILE_STEM_MAX_BYTES = 150;
 
@@ -90,4 +91,22 @@ export function resultExtension(result: { content_type: string; key: string }): 
   if (byType) return byType;
   const fromKey = extname(result.key).slice(1).toLowerCase();
   return /^[a-z0-9]{1,5}$/.test(fromKey) ? fromKey : 'bin';
+}
+
+/** Extensions of the inputs that are files (a CSV, one image), cut from a default name. */
+const INPUT_FILE_EXTENSION = /\.(csv|jpe?g|png|webp)$/i;
+
+/**
+ * A batch's name when --name is not given: the names of the folders (or CSVs, or files) it
+ * was made from, `models x shirts`, or `models x tops + jeans` with combo lower halves.
+ */
+export function defaultBatchName(models: string, garments: string, lower?: string): string {
+  const label = (input: string): string => {
+    if (/^https?:\/\//i.test(input)) return stemOf(input);
+    const base = basename(resolve(input));
+    return base.replace(INPUT_FILE_EXTENSION, '') || base;
+  };
+  const name =
+    `${label(models)} x ${label(garments)}` + (lower === undefined ? '' : ` + ${label(lower)}`);
+  return name.length > BATCH_NAME_MAX ? `${name.slice(0, BATCH_NAME_MAX - 3)}...` : name;
 }

@@ -57,13 +57,24 @@ export async function uploadFiles(
   options: UploadOptions,
 ): Promise<UploadResult> {
   const { cache } = options;
-  const hashed = await mapLimit(paths, 8, hashFile);
+  // One unreadable or refused file does not stop the others: each is noted, the rest go up,
+  // and every problem is reported at the end, by file name.
+  const problems: FileProblem[] = [];
+  const hashed = await mapLimit(paths, 8, (path) =>
+    hashFile(path).catch((error: unknown) => {
+      problems.push({ path, message: messageOf(error) });
+      return null;
+    }),
+  );
   const sha256 = new Map<string, string>();
   const contents = new Map<string, Content>();
   paths.forEach((path, i) => {
-    const { sha256: sha, bytes } = hashed[i]!;
-    sha256.set(path, sha);
-    if (!contents.has(sha)) contents.set(sha, { sha256: sha, bytes, path });
+    const hash = hashed[i];
+    if (!hash) return;
+    sha256.set(path, hash.sha256);
+    if (!contents.has(hash.sha256)) {
+      contents.set(hash.sha256, { sha256: hash.sha256, bytes: hash.bytes, path });
+    }
   });
 
   const ids = new Map<string, string>();
@@ -84,9 +95,10 @@ export async function uploadFiles(
   options.onProgress?.(0, toSend.length);
   try {
     await mapLimit(requests, options.concurrency, async (group) => {
-      const assets = await sendGroup(client, group);
+      const assets = await sendGroup(client, group, problems);
       group.forEach((content, i) => {
-        const asset = assets[i]!;
+        const asset = assets[i];
+        if (!asset) return;
         ids.set(content.sha256, asset.id);
         cache.set(content.sha256, asset.id);
       });
@@ -97,6 +109,7 @@ export async function uploadFiles(
     // What was uploaded before a failure is remembered: the next run does not send it again.
     await cache.save();
   }
+  if (problems.length > 0) throw uploadFailed(problems, paths.length);
 
   const assetIds = new Map<string, string>();
   for (const path of paths) assetIds.set(path, ids.get(sha256.get(path)!)!);
@@ -141,7 +154,38 @@ export function chunk<T extends { bytes: number }>(contents: T[], lanes: number)
   return groups;
 }
 
-async function sendGroup(client: TryonClient, group: Content[]): Promise<Asset[]> {
+interface FileProblem {
+  path: string;
+  message: string;
+}
+
+const messageOf = (error: unknown): string =>
+  error instanceof Error ? error.message : String(error);
+
+/** Every file that could not be uploaded, by name; the others were uploaded (and cached). */
+function uploadFailed(problems: FileProblem[], files: number): CliError {
+  const lines = problems
+    .sort((a, b) => a.path.localeCompare(b.path))
+    .map((problem) => `  ${problem.message}`);
+  const failed = problems.length;
+  return new CliError(
+    EXIT.usage,
+    'upload_failed',
+    `${failed} of ${files} ${files === 1 ? 'image' : 'images'} could not be uploaded ` +
+      '(nothing was submitted; the others are uploaded and are not sent again):\n' +
+      lines.join('\n'),
+  );
+}
+
+/**
+ * Sends one request's files; answers an asset per file, or undefined for a file the API
+ * refused (noted in `problems` with its name: a request with a refused file is split to find it).
+ */
+async function sendGroup(
+  client: TryonClient,
+  group: Content[],
+  problems: FileProblem[],
+): Promise<(Asset | undefined)[]> {
   try {
     const assets = await client.uploadAssets(group.map((content) => content.path));
     assets.forEach((asset, i) => {
@@ -159,15 +203,15 @@ async function sendGroup(client: TryonClient, group: Content[]): Promise<Asset[]
     if (!(error instanceof ApiError) || error.exitCode !== EXIT.usage) throw error;
     // One file was refused (not an image, too large, ...): find which, and say so.
     if (group.length > 1) {
-      const assets: Asset[] = [];
-      for (const content of group) assets.push(...(await sendGroup(client, [content])));
+      const assets: (Asset | undefined)[] = [];
+      for (const content of group) assets.push(...(await sendGroup(client, [content], problems)));
       return assets;
     }
-    throw new CliError(
-      EXIT.usage,
-      error.code,
-      `${display(group[0]!.path)}: refused by the API: ${error.message}`,
-    );
+    problems.push({
+      path: group[0]!.path,
+      message: `${display(group[0]!.path)}: refused by the API: ${error.message}`,
+    });
+    return [undefined];
   }
 }
 
@@ -180,7 +224,16 @@ export async function hashFile(path: string): Promise<{ sha256: string; bytes: n
       bytes += (chunk as Buffer).length;
     }
   } catch (error) {
-    throw usageError(`${display(path)}: ${(error as Error).message}`, 'input_unreadable');
+    throw usageError(`${display(path)}: ${readProblem(error)}`, 'input_unreadable');
   }
   return { sha256: hash.digest('hex'), bytes };
+}
+
+/** Why a file could not be read, in words rather than an errno. */
+function readProblem(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === 'EACCES' || code === 'EPERM') return 'cannot be read (permission denied)';
+  if (code === 'ENOENT') return 'no such file';
+  if (code === 'EISDIR') return 'is a directory, not an image';
+  return `cannot be read: ${messageOf(error)}`;
 }

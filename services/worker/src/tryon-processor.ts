@@ -91,7 +91,10 @@ class TryonDriver {
   private async runSteps(job: TryonJob, token: string | undefined, run: StepRun) {
     for (;;) {
       await run.fence();
-      const outcome: StepOutcome = await STEPS[run.data.step](this.env, run);
+      const step = run.data.step;
+      const startedAt = performance.now();
+      const outcome: StepOutcome = await STEPS[step](this.env, run);
+      this.deps.observer?.stepDuration(step, performance.now() - startedAt);
       if ('next' in outcome) {
         run.data = await run.save(outcome.next);
       } else if ('delayMs' in outcome) {

@@ -64,7 +64,8 @@ export async function startWorker(
     budgetKeys: services.pool.keys.map((k) => k.budgetKey),
     jobsRunning: () => jobs.snapshot(),
   });
-  const processTryon = createTryonProcessor(tryonDeps(config, services, scheduling, logger));
+  const deps = tryonDeps(config, services, scheduling, logger, metrics);
+  const processTryon = createTryonProcessor(deps);
   const tryonWorker = startTryonWorker(config, services, jobs.counted(QUEUES.tryon, processTryon), {
     abandon: (itemId, jobId, reason) => processTryon.abandon(itemId, jobId, reason),
     logger,
@@ -243,10 +244,12 @@ function tryonDeps(
   services: Services,
   scheduling: Scheduling,
   logger: Logger,
+  observer: WorkerMetrics,
 ): Parameters<typeof createTryonProcessor>[0] {
   const { redis, records, storage } = services;
   const { rateWindowMs } = config.fitroom;
   return {
+    observer,
     records,
     operations: services.operations,
     storage,

@@ -72,12 +72,13 @@ describe('worker http server', () => {
     expect(text).toMatch(/^tryon_worker_budget_paused\{key="[^"]+"\} 0$/m);
     expect(sample(text, 'tryon_worker_jobs_running{queue="tryon"}')).toBe(0);
     expect(sample(text, 'nodejs_eventloop_lag_seconds')).toBeGreaterThanOrEqual(0);
-    for (const name of [
-      'tryon_worker_fitroom_requests_total',
-      'tryon_worker_step_duration_seconds',
-      'tryon_worker_detection_lag_seconds',
-      'tryon_worker_credits_total',
-    ]) {
+    for (const step of ['prepare', 'create', 'poll', 'store', 'notify']) {
+      expect(
+        sample(text, `tryon_worker_step_duration_seconds_count{step="${step}"}`),
+      ).toBeGreaterThanOrEqual(1);
+    }
+    expect(sample(text, 'tryon_worker_detection_lag_seconds_count')).toBe(1);
+    for (const name of ['tryon_worker_fitroom_requests_total', 'tryon_worker_credits_total']) {
       expect(text).toContain(`# TYPE ${name} `);
     }
   });

@@ -41,7 +41,8 @@ if #ids > 0 then
   redis.call('HSET', batch, 'status', batchStatus)
 end
 if to == 'queued' and #ids > 0 then
-  redis.call('HSET', batch, 'completed_at', '')
+  -- A retry: the batch is open again, and its time taken counts from now.
+  redis.call('HSET', batch, 'completed_at', '', 'retried_at', now)
 end
 local finished, seq = 0, 0
 local open = redis.call('ZCARD', stateKey.queued) + redis.call('ZCARD', stateKey.running)

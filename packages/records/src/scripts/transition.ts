@@ -44,8 +44,9 @@ if to == 'running' and batchStatus == 'queued' then
   batchStatus = 'running'
 end
 if to == 'queued' and (batchStatus == 'completed') then
-  -- A retried item reopens its batch; its next completion is a new cycle with a new event.
-  redis.call('HSET', batch, 'status', 'running', 'completed_at', '')
+  -- A retried item reopens its batch; its next completion is a new cycle with a new event,
+  -- and its time taken counts from now.
+  redis.call('HSET', batch, 'status', 'running', 'completed_at', '', 'retried_at', now)
   batchStatus = 'running'
 end
 local open = redis.call('ZCARD', stateKey.queued) + redis.call('ZCARD', stateKey.running)

@@ -59,6 +59,7 @@ export class BatchService {
     const { batch, created } = await records.createBatch({
       tenantId,
       items,
+      name: body.name,
       webhookUrl: body.webhook_url,
       idempotencyKey: body.idempotency_key,
       metadata: body.metadata,

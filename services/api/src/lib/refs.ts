@@ -40,8 +40,26 @@ export async function checkWebhookUrl(url: string, policy: UrlPolicy): Promise<v
     lookup: policy.lookup,
   });
   if (!result.ok) {
-    throw new ApiError(422, 'invalid_webhook_url', `webhook_url is refused: ${result.message}`);
+    throw new ApiError(
+      422,
+      'invalid_webhook_url',
+      `webhook_url is refused: ${result.message}${privateNetworkHint(result, policy, url)}`,
+    );
   }
+}
+
+/**
+ * For a URL refused only because it is private, loopback or plain http: the setting that
+ * allows those, which a developer pointing a webhook at localhost needs to know exists.
+ */
+function privateNetworkHint(result: UrlCheckResult, policy: UrlPolicy, url: string): string {
+  if (result.ok || policy.allowPrivateNetworks) return '';
+  const plainHttp = result.code === 'unsupported_protocol' && /^http:/i.test(url);
+  if (result.code !== 'forbidden_address' && !plainHttp) return '';
+  return (
+    ' (for development, WEBHOOK_ALLOW_PRIVATE_NETWORKS=true on the service allows private ' +
+    'and loopback addresses and plain http)'
+  );
 }
 
 /**

@@ -20,6 +20,8 @@ export interface ReceivedFile {
   path: string;
   sha256: string;
   bytes: number;
+  /** The part's file name as the client sent it, if any. */
+  filename?: string | undefined;
 }
 
 export interface CheckedFile extends ReceivedFile {
@@ -51,6 +53,11 @@ export interface ReceiveOptions {
 }
 
 const fieldName = (name: string): string => JSON.stringify(name.slice(0, 100));
+
+/** A file in an error message: its field and, when the client sent one, its file name. */
+const fileLabel = (file: ReceivedFile): string =>
+  `file field ${fieldName(file.field)}` +
+  (file.filename ? ` (${JSON.stringify(file.filename.slice(0, 200))})` : '');
 
 /**
  * POST /v1/assets: every file part is streamed to a temp file while it is hashed (never held
@@ -187,18 +194,31 @@ export async function receiveForm(
           `file field ${fieldName(part.fieldname)} is larger than ${maxBytes} bytes`,
         );
       }
-      form.files.push({ field: part.fieldname, path, sha256: hash.digest('hex'), bytes });
+      form.files.push({
+        field: part.fieldname,
+        filename: part.filename,
+        path,
+        sha256: hash.digest('hex'),
+        bytes,
+      });
     }
   } catch (error) {
-    throw asClientError(error);
+    throw asClientError(error, options.maxFiles);
   }
   return form;
 }
 
 /** Busboy's parse errors carry no status: a malformed multipart body is the client's. */
-function asClientError(error: unknown): unknown {
+function asClientError(error: unknown, maxFiles: number): unknown {
   if (error instanceof ApiError) return error;
   const e = error as { statusCode?: unknown; code?: unknown; message?: unknown };
+  if (e.code === 'FST_FILES_LIMIT') {
+    return new ApiError(
+      400,
+      'too_many_files',
+      `at most ${maxFiles} files per request: send the others in further requests`,
+    );
+  }
   if (typeof e.statusCode === 'number' || typeof e.code === 'string') return error;
   const message = typeof e.message === 'string' ? e.message : 'malformed multipart body';
   return new ApiError(400, 'invalid_multipart', `malformed multipart body: ${message}`);
@@ -214,11 +234,10 @@ export async function checkImage(file: ReceivedFile): Promise<CheckedFile> {
     throw new ApiError(
       415,
       'unsupported_media_type',
-      `file field ${fieldName(file.field)} is ${type ? type.mime : 'not a recognised image'}; JPEG, PNG and WebP are accepted`,
+      `${fileLabel(file)} is ${type ? type.mime : 'not a recognised image'}; JPEG, PNG and WebP are accepted`,
     );
   }
-  const invalid = (why: string) =>
-    new ApiError(422, 'invalid_image', `file field ${fieldName(file.field)} ${why}`);
+  const invalid = (why: string) => new ApiError(422, 'invalid_image', `${fileLabel(file)} ${why}`);
   let width: number;
   let height: number;
   try {

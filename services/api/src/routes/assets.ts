@@ -17,7 +17,9 @@ export const assetRoutes: FastifyPluginCallbackTypebox<RouteDeps> = (app, deps, 
           `Multipart upload of up to ${MAX_UPLOAD_FILES} JPEG, PNG or WebP images (each at most ` +
           `${deps.config.api.uploadMaxBytes} bytes and ${MAX_IMAGE_PIXELS} pixels), one file field ` +
           'each. Answers one asset per file, in order. The same bytes give the same asset: 201 when ' +
-          'any file was new to this tenant, 200 when all were known.',
+          'any file was new to this tenant, 200 when all were known. More files than that in one ' +
+          `request: 400 too_many_files (send at most ${MAX_UPLOAD_FILES} per request). An error ` +
+          'names the file field and the file name it came with.',
         consumes: ['multipart/form-data'],
         body: UploadBody,
         response: {

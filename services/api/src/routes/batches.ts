@@ -81,7 +81,9 @@ function registerSubmit(app: BatchApp, deps: RouteDeps): void {
         });
       }
       const { batch, created } = await batches.submit(tenantId, request.body);
-      return reply.status(created ? 202 : 200).send(await eta.view(batch));
+      const answer = await eta.view(batch);
+      if (created && answer.eta) await deps.deadlines.promise(batch.id, answer.eta.seconds);
+      return reply.status(created ? 202 : 200).send(answer);
     },
   );
 }
@@ -93,13 +95,14 @@ function registerList(app: BatchApp, deps: RouteDeps): void {
     {
       schema: {
         tags: ['batches'],
-        summary: "The tenant's recent batches, newest first",
+        summary: "The tenant's recent batches, newest first; ?q= finds them by name",
         querystring: ListBatchesQuery,
         response: { 200: BatchList, ...errorResponses(400, 401) },
       },
     },
     async (request) => {
-      const list = await records.listBatches(tenantOf(request).id, request.query.limit ?? 20);
+      const { limit, q } = request.query;
+      const list = await records.listBatches(tenantOf(request).id, limit ?? 20, q);
       return { batches: await Promise.all(list.map((batch) => eta.view(batch))) };
     },
   );

@@ -39,6 +39,52 @@ export function time(iso: string | null): SafeHtml {
 export const badge = (status: string, field: string) =>
   html`<span class="badge st-${status}" data-field="${field}">${status}</span>`;
 
+/**
+ * A batch at a glance: its status while open (queued, running), its outcome once finished
+ * (succeeded green, partial amber, failed red, cancelled grey), so a batch where nothing worked
+ * never looks like one where everything did.
+ */
+export const batchBadge = (batch: Pick<Batch, 'status' | 'outcome'>) =>
+  html`<span
+    class="badge st-${batch.outcome ?? batch.status}"
+    data-field="batch-status"
+    title="status: ${batch.status}"
+    >${batch.outcome ?? batch.status}</span
+  >`;
+
+/** "1 item", "2 items". */
+export const plural = (count: number, one: string, many = `${one}s`): string =>
+  `${count} ${count === 1 ? one : many}`;
+
+/** The batch's name with its id beside it, or the id alone. */
+export function batchTitle(batch: Pick<Batch, 'id' | 'name'>): SafeHtml {
+  return batch.name
+    ? html`<span data-field="batch-name">${batch.name}</span>
+        <code class="muted">${batch.id}</code>`
+    : html`<code>${batch.id}</code>`;
+}
+
+/** Cancel only cancels items that have not started: offered only while some are queued. */
+export const cancellable = (batch: Pick<Batch, 'counts'>): boolean => batch.counts.queued > 0;
+
+/** Time taken so far, or in all once finished: from the latest retry when there was one. */
+export function elapsedMs(
+  batch: Pick<Batch, 'created_at' | 'retried_at' | 'completed_at'>,
+  now = Date.now(),
+): number {
+  const from = Date.parse(batch.retried_at ?? batch.created_at);
+  const to = batch.completed_at ? Date.parse(batch.completed_at) : now;
+  return Math.max(0, to - from);
+}
+
+/** `42 s`, `3 min 5 s`, `2 h 4 min`. */
+export function formatElapsed(ms: number): string {
+  const s = Math.round(ms / 1000);
+  if (s >= 3600) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  if (s >= 60) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${s} s`;
+}
+
 export function progress(batch: Batch): SafeHtml {
   const { counts } = batch;
   const done = counts.completed + counts.failed + counts.cancelled;

@@ -9,9 +9,15 @@ import {
   interruptSignal,
   watchBatch,
 } from '../progress.js';
+import { plural, tryonCommand } from '../wording.js';
 
-/** 1 when any item failed or was cancelled, or the batch was cancelled; else 0. */
+/**
+ * 0 when every item completed (outcome `succeeded`); 1 when any item failed or was cancelled
+ * (outcome `partial`, `failed` or `cancelled`), so a script cannot mistake a batch where
+ * nothing worked for a good one. Counts decide when the API sends no outcome (an older API).
+ */
 export function batchExitCode(batch: Batch): number {
+  if (batch.outcome) return batch.outcome === 'succeeded' ? EXIT.ok : EXIT.itemsFailed;
   const { counts } = batch;
   return counts.failed > 0 || counts.cancelled > 0 || batch.status === 'cancelled'
     ? EXIT.itemsFailed
@@ -32,13 +38,17 @@ export async function awaitBatch(ctx: Context, batchId: string) {
 export async function summarize(ctx: Context, batch: Batch): Promise<void> {
   if (ctx.json) return;
   const { counts } = batch;
+  // After a retry, the time taken is that of the retry, not since the batch was created.
+  const since = batch.retried_at ?? batch.created_at;
   const took = batch.completed_at
-    ? ` in ${formatDuration(Date.parse(batch.completed_at) - Date.parse(batch.created_at))}`
+    ? ` in ${formatDuration(Date.parse(batch.completed_at) - Date.parse(since))}`
     : '';
   const state = batch.status === 'cancelled' ? 'cancelled' : 'finished';
+  const outcome = batch.outcome ? ` (${batch.outcome})` : '';
   note(
     ctx,
-    `Batch ${batch.id} ${state}${took}: ${counts.completed} completed, ${counts.failed} failed` +
+    `Batch ${batch.id} ${state}${took}${outcome}: ${counts.completed} completed, ` +
+      `${counts.failed} failed` +
       (counts.cancelled > 0 ? `, ${counts.cancelled} cancelled` : '') +
       '.',
   );
@@ -51,10 +61,10 @@ export async function summarize(ctx: Context, batch: Batch): Promise<void> {
     if (counts.failed > page.items.length) {
       note(ctx, `  ... and ${counts.failed - page.items.length} more`);
     }
-    note(ctx, `Retry the failed items with: tryon retry ${batch.id} --wait`);
+    note(ctx, `Retry the failed items with: ${tryonCommand(`retry ${batch.id} --wait`)}`);
   }
   if (counts.completed > 0) {
-    note(ctx, `Download the results with: tryon download ${batch.id} --out DIR`);
+    note(ctx, `Download the results with: ${tryonCommand(`download ${batch.id} --out DIR`)}`);
   }
 }
 
@@ -78,7 +88,10 @@ export async function watch(ctx: Context, batchId: string): Promise<number> {
   const watched = await awaitBatch(ctx, batchId);
   if (ctx.json && watched.batch) printJson(watched.batch);
   if (!watched.finished || !watched.batch) {
-    note(ctx, `Stopped watching; the batch goes on. Follow it with: tryon watch ${batchId}`);
+    note(
+      ctx,
+      `Stopped watching; the batch goes on. Follow it with: ${tryonCommand(`watch ${batchId}`)}`,
+    );
     return EXIT.interrupted;
   }
   await summarize(ctx, watched.batch);
@@ -97,11 +110,11 @@ export async function retry(
     if (ctx.json) printJson(after);
     say(
       ctx,
-      `${after.id}: ${requeued} failed items queued again (${describeCounts(after.counts)})`,
+      `${after.id}: ${plural(requeued, 'failed item')} queued again (${describeCounts(after.counts)})`,
     );
     return EXIT.ok;
   }
-  note(ctx, `${after.id}: ${requeued} failed items queued again`);
+  note(ctx, `${after.id}: ${plural(requeued, 'failed item')} queued again`);
   if (isFinished(after)) {
     if (ctx.json) printJson(after);
     await summarize(ctx, after);
@@ -115,7 +128,11 @@ export async function cancel(ctx: Context, batchId: string): Promise<number> {
   const after = await ctx.client.cancelBatch(batchId);
   if (ctx.json) printJson(after);
   const cancelled = Math.max(0, after.counts.cancelled - before.counts.cancelled);
-  const running = after.counts.running > 0 ? `; ${after.counts.running} running items finish` : '';
-  say(ctx, `${after.id}: ${cancelled} queued items cancelled${running}`);
+  const { running } = after.counts;
+  const finishing =
+    running > 0
+      ? `; ${plural(running, 'running item')} ${running === 1 ? 'finishes' : 'finish'}`
+      : '';
+  say(ctx, `${after.id}: ${plural(cancelled, 'queued item')} cancelled${finishing}`);
   return EXIT.ok;
 }

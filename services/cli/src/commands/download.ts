@@ -4,6 +4,7 @@ import { downloadBatch } from '../download.js';
 import { EXIT } from '../errors.js';
 import { isFinished } from '../feed.js';
 import { displayPath, note, printJson, say, type Context } from '../output.js';
+import { plural } from '../wording.js';
 
 export async function download(
   ctx: Context,
@@ -39,8 +40,8 @@ export async function download(
   say(ctx, shown);
   note(
     ctx,
-    `${report.downloaded} images downloaded, ${report.skipped} already there` +
-      (report.missing > 0 ? `, ${report.missing} items without a result` : '') +
+    `${plural(report.downloaded, 'image')} downloaded, ${report.skipped} already there` +
+      (report.missing > 0 ? `, ${plural(report.missing, 'item')} without a result` : '') +
       `; manifest: ${shown}`,
   );
   if (report.missing > 0 && !isFinished(batch)) {

@@ -10,10 +10,12 @@ import type {
 import { AssetCache, cacheDir } from '../cache.js';
 import { ApiError, EXIT, usageError } from '../errors.js';
 import { localFiles, readImages, type ImageSource, type InputImage } from '../inputs.js';
+import { defaultBatchName } from '../names.js';
 import { note, printJson, say, type Context } from '../output.js';
 import { planItems, type PlannedItem } from '../plan.js';
 import { formatDuration } from '../progress.js';
 import { uploadFiles, type UploadResult, type UploadStats } from '../upload.js';
+import { plural, tryonCommand } from '../wording.js';
 import { awaitBatch, batchExitCode, summarize } from './batch.js';
 
 export interface SubmitOptions {
@@ -26,6 +28,8 @@ export interface SubmitOptions {
   fresh?: boolean;
   priority?: number;
   idempotencyKey?: string;
+  /** The batch's name; default: the inputs' folder names (defaultBatchName). */
+  name?: string;
   wait?: boolean;
   /** Validate and estimate (items, credits, ETA) without submitting. */
   dryRun?: boolean;
@@ -100,6 +104,7 @@ function batchRequest(
 ): CreateBatchRequest {
   return {
     items: plan.map((item) => itemInput(item, uploads, options.hd ?? false)),
+    name: options.name ?? defaultBatchName(options.models, options.garments, options.lower),
     idempotency_key: idempotencyKey,
     ...(options.webhook && { webhook_url: options.webhook }),
     ...(options.priority !== undefined && { priority: options.priority }),
@@ -137,8 +142,8 @@ function reportSubmitted(ctx: Context, result: Submitted): number {
   const { batch } = result;
   if (ctx.json) printJson(result);
   say(ctx, batch.id);
-  note(ctx, `Submitted ${result.items} items (${describeUploads(result.uploads)}).`);
-  note(ctx, `Follow it with: tryon watch ${batch.id}`);
+  note(ctx, `Submitted ${describeSubmitted(result)}.`);
+  note(ctx, `Follow it with: ${tryonCommand(`watch ${batch.id}`)}`);
   return EXIT.ok;
 }
 
@@ -146,12 +151,15 @@ function reportSubmitted(ctx: Context, result: Submitted): number {
 async function waitForBatch(ctx: Context, result: Submitted): Promise<number> {
   const { batch } = result;
   say(ctx, batch.id);
-  note(ctx, `Submitted ${result.items} items (${describeUploads(result.uploads)}).`);
+  note(ctx, `Submitted ${describeSubmitted(result)}.`);
   const watched = await awaitBatch(ctx, batch.id);
   const final = watched.batch ?? batch;
   if (ctx.json) printJson({ ...result, batch: final, finished: watched.finished });
   if (!watched.finished) {
-    note(ctx, `Stopped watching; the batch goes on. Follow it with: tryon watch ${batch.id}`);
+    note(
+      ctx,
+      `Stopped watching; the batch goes on. Follow it with: ${tryonCommand(`watch ${batch.id}`)}`,
+    );
     return EXIT.interrupted;
   }
   await summarize(ctx, final);
@@ -206,7 +214,13 @@ function reportDryRun(ctx: Context, answer: DryRunAnswer, stats: UploadStats): v
 
 function describeUploads(stats: UploadStats): string {
   if (stats.files === 0) return 'all images are URLs';
-  return `${stats.unique} images: ${stats.uploaded} uploaded, ${stats.reused} already uploaded`;
+  return `${plural(stats.unique, 'image')}: ${stats.uploaded} uploaded, ${stats.reused} already uploaded`;
+}
+
+/** `12 items as "models x shirts" (7 images: ...)`. */
+function describeSubmitted(result: Submitted): string {
+  const name = result.batch.name ? ` as "${result.batch.name}"` : '';
+  return `${plural(result.items, 'item')}${name} (${describeUploads(result.uploads)})`;
 }
 
 function refOf(source: ImageSource, uploads: UploadResult): string {

@@ -79,6 +79,10 @@ async function completed(
   if (task.created_at !== undefined && task.completed_at !== undefined) {
     await deps.durations.observe(taskMode(run), task.created_at, task.completed_at);
   }
+  if (task.completed_at !== undefined) {
+    // completed_at has whole seconds: up to 1 s of the lag is FitRoom's rounding.
+    deps.observer?.detectionLag(Math.max(0, Date.now() - task.completed_at * 1000));
+  }
   return { next: { ...run.data, step: 'store', polls, downloadUrl: task.download_signed_url } };
 }
 

@@ -42,6 +42,8 @@ export interface TryonDeps {
   /** The batch just finished (this caller's change finished it): manifest and expiry. */
   onBatchFinished?(batchId: string): Promise<void>;
   logger: Logger;
+  /** Step durations and detection lag, for the worker's /metrics. */
+  observer?: StepObserver;
 }
 
 export type TryonOutcome =
@@ -64,6 +66,12 @@ export type StepOutcome =
 export interface StepEnv {
   deps: TryonDeps;
   finisher: ItemFinisher;
+}
+
+export interface StepObserver {
+  stepDuration(step: string, ms: number): void;
+  /** From FitRoom's completed_at to the poll that saw it. */
+  detectionLag(ms: number): void;
 }
 
 /** One run of one step for one item. */

@@ -5,7 +5,19 @@ import { ApiError } from '../../errors.js';
 import { streamBatchEvents } from '../../lib/batch-events.js';
 import { queryValue, type IdParams, type UiContext } from '../context.js';
 import { html, type HtmlValue, type SafeHtml } from '../html.js';
-import { badge, etaOf, finished, formatEta, progress, time } from '../view-parts.js';
+import {
+  badge,
+  batchBadge,
+  batchTitle,
+  cancellable,
+  elapsedMs,
+  etaOf,
+  finished,
+  formatElapsed,
+  formatEta,
+  progress,
+  time,
+} from '../view-parts.js';
 
 const ITEM_STATUSES: ItemStatus[] = ['queued', 'running', 'completed', 'failed', 'cancelled'];
 const COUNT_NAMES = ['total', 'queued', 'running', 'completed', 'failed', 'cancelled'] as const;
@@ -86,7 +98,13 @@ function summary(batch: Batch): SafeHtml {
     </div>
     <div class="muted">
       created ${time(batch.created_at)}
+      ${batch.retried_at ? html` · retried ${time(batch.retried_at)}` : null}
       ${batch.completed_at ? html` · finished ${time(batch.completed_at)}` : null}
+      ${
+        batch.completed_at
+          ? html` · took <span data-field="elapsed">${formatElapsed(elapsedMs(batch))}</span>`
+          : null
+      }
     </div>
     <div class="actions">
       <form
@@ -101,7 +119,7 @@ function summary(batch: Batch): SafeHtml {
         method="post"
         action="/ui/batches/${batch.id}/cancel"
         data-action="cancel"
-        ${live ? '' : 'hidden'}
+        ${cancellable(batch) ? '' : 'hidden'}
       >
         <button class="danger" type="submit">Cancel batch</button>
       </form>
@@ -153,7 +171,7 @@ export function batchPage(options: BatchPageOptions): SafeHtml {
   const { batch } = options;
   const live = !finished(batch.status);
   return html`<div data-batch-events="${live ? `/ui/batches/${batch.id}/events` : null}">
-    <h1>Batch <code>${batch.id}</code> ${badge(batch.status, 'batch-status')}</h1>
+    <h1>Batch ${batchTitle(batch)} ${batchBadge(batch)}</h1>
     ${options.notice ? html`<p class="notice" role="status">${options.notice}</p>` : null}
     ${summary(batch)}
     ${
@@ -212,7 +230,7 @@ function registerBatchPageView(app: FastifyInstance, ui: UiContext): void {
       nextCursor: page.nextCursor,
       notice: isAction(done) ? NOTICES[done] : null,
     });
-    return ui.sendPage(request, reply, { title: `Batch ${batch.id}`, body });
+    return ui.sendPage(request, reply, { title: `Batch ${batch.name ?? batch.id}`, body });
   });
 }
 

@@ -57,7 +57,11 @@
   };
 
   const applyBatch = (batch) => {
-    for (const el of page.querySelectorAll('[data-field="batch-status"]')) badge(el, batch.status);
+    // Open: its status; finished: its outcome (succeeded, partial, failed, cancelled).
+    for (const el of page.querySelectorAll('[data-field="batch-status"]')) {
+      badge(el, batch.outcome || batch.status);
+      el.title = 'status: ' + batch.status;
+    }
     for (const [name, value] of Object.entries(batch.counts))
       setText('[data-count="' + name + '"]', String(value));
     const done = batch.counts.completed + batch.counts.failed + batch.counts.cancelled;
@@ -72,7 +76,8 @@
     const retry = page.querySelector('[data-action="retry"]');
     if (retry) retry.hidden = !(batch.counts.failed > 0);
     const cancel = page.querySelector('[data-action="cancel"]');
-    if (cancel) cancel.hidden = finished(batch.status);
+    // Cancel stops only items that have not started: offered while some are queued.
+    if (cancel) cancel.hidden = !(batch.counts.queued > 0);
   };
 
   const applyItem = (item) => {
