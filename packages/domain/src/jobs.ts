@@ -45,6 +45,10 @@ export const TryonJobData = Type.Object({
   ambiguousCreates: Type.Optional(Type.Integer()),
   /** FitRoom tasks that ended FAILED for this item so far. */
   failedTasks: Type.Optional(Type.Integer()),
+  /** Times a prepared input did not match its content address when read for create. */
+  inputMismatches: Type.Optional(Type.Integer()),
+  /** FitRoom refused an input we had verified as an invalid image: prepared again, once. */
+  inputsRejected: Type.Optional(Type.Boolean()),
   downloadUrl: Type.Optional(Type.String()),
   /** Identifies the rendering (input bytes, cloth_type, hd_mode): identical pairs share results. */
   pairKey: Type.Optional(Type.String()),

@@ -168,7 +168,7 @@ export class RateLimiter {
 
   /**
    * Rests a key after FitRoom refused a request on it: a 429 (someone else spends this key too)
-   * as long as FitRoom asks, else a tenth of a window; a wrong key (401) or no credit (402) for
+   * as long as FitRoom asks (at least a window / limit, 1 s at FitRoom's rate), else a tenth of a window; a wrong key (401) or no credit (402) for
    * KEY_REFUSED_PAUSE_MS. Other refusals do not pause. Returns the pause, 0 for none.
    */
   async pauseAfterRefusal(
@@ -177,8 +177,13 @@ export class RateLimiter {
     retryAfterMs: number | undefined,
   ): Promise<number> {
     let ms = 0;
-    if (code === 'rate_limited') ms = retryAfterMs ?? Math.ceil(this.windowMs / 10);
-    else if (code === 'unauthorized' || code === 'insufficient_credit') ms = KEY_REFUSED_PAUSE_MS;
+    if (code === 'rate_limited') {
+      // `Retry-After: 0` or a date already past still rests the key for one request's share
+      // of the window (1 s at FitRoom's 60 a minute): a 429 means someone else spends it too.
+      const tenth = Math.ceil(this.windowMs / 10);
+      const least = Math.min(Math.ceil(this.windowMs / this.limit), tenth);
+      ms = Math.max(least, retryAfterMs ?? tenth);
+    } else if (code === 'unauthorized' || code === 'insufficient_credit') ms = KEY_REFUSED_PAUSE_MS;
     if (ms > 0) await this.pause(budgetKey, ms, code);
     return ms;
   }

@@ -207,6 +207,14 @@ describe('RateLimiter', () => {
     expect(await budget.usage(key)).toMatchObject({ pausedReason: 'insufficient_credit' });
   });
 
+  it('Retry-After: 0 or a past date still rests the key for one request share of the window', async () => {
+    const budget = limiter({ limit: 60, windowMs: 60_000 });
+    const key = uniqueId('k');
+    expect(await budget.pauseAfterRefusal(key, 'rate_limited', 0)).toBe(1_000);
+    expect((await budget.usage(key)).pausedMs).toBeGreaterThan(0);
+    await expect(budget.acquire(key)).rejects.toBeInstanceOf(BudgetPausedError);
+  });
+
   it('reports slots in use and in flight', async () => {
     const budget = limiter({ limit: 5 });
     const key = uniqueId('k');

@@ -25,12 +25,16 @@ import {
   type ItemRecord,
   type ItemUpdate,
 } from './item-codec.js';
+import { searchBatchIds } from './batch-search.js';
 import { BatchRetention } from './retention.js';
+
+export { BATCH_SEARCH_SCAN } from './batch-search.js';
 import { moveAllItems } from './scripts/move-all.js';
 import { setItemReview } from './scripts/set-review.js';
 import { storeItems } from './scripts/store-items.js';
 import { takeOver } from './scripts/take-over.js';
 import { transitionItem } from './scripts/transition.js';
+import { updateItemOfRun } from './scripts/update-item.js';
 
 export {
   InvalidCursorError,
@@ -42,6 +46,8 @@ export type { ItemRecord, ItemUpdate, StoredPreviousResult } from './item-codec.
 
 export interface TransitionResult {
   changed: boolean;
+  /** The caller acted for a run that is no longer the item's: nothing changed. */
+  stale: boolean;
   /** True for exactly one caller: the one whose change finished the batch. */
   batchFinished: boolean;
   completionSeq: number;
@@ -49,10 +55,6 @@ export interface TransitionResult {
 }
 
 const ITEM_STORE_CHUNK = 2_500;
-/** A batch search (GET /v1/batches?q=) looks at this many of the newest batches at most. */
-export const BATCH_SEARCH_SCAN = 10_000;
-/** Batch names read per Redis round trip while searching. */
-const BATCH_SEARCH_PAGE = 500;
 /** How long a repeated idempotency key waits for the first request's batch to appear. */
 const IDEMPOTENCY_WAIT_TRIES = 40;
 const IDEMPOTENCY_WAIT_MS = 50;
@@ -191,38 +193,13 @@ export class Records {
    */
   async listBatches(tenantId: string, limit = 50, query?: string): Promise<BatchRecord[]> {
     const ids = query
-      ? await this.searchBatchIds(tenantId, query.toLowerCase(), limit)
+      ? await searchBatchIds(this.redis, this.keys, tenantId, query.toLowerCase(), limit)
       : await this.redis.zrevrange(this.keys.tenantBatches(tenantId), 0, limit - 1);
     const batches = await Promise.all(ids.map((id) => this.getBatch(id, tenantId)));
     return batches.filter((b): b is BatchRecord => b !== null);
   }
 
-  /** Ids of the tenant's newest batches whose name or id contains `needle` (lower case). */
-  private async searchBatchIds(tenantId: string, needle: string, limit: number) {
-    const found: string[] = [];
-    for (let start = 0; start < BATCH_SEARCH_SCAN && found.length < limit;) {
-      const ids = await this.redis.zrevrange(
-        this.keys.tenantBatches(tenantId),
-        start,
-        start + BATCH_SEARCH_PAGE - 1,
-      );
-      if (ids.length === 0) break;
-      start += ids.length;
-      const pipeline = this.redis.pipeline();
-      for (const id of ids) pipeline.hmget(this.keys.batch(id), 'id', 'name');
-      const rows = ((await pipeline.exec()) ?? []).map(([, row]) => row as (string | null)[]);
-      ids.forEach((id, i) => {
-        const [exists, name] = rows[i] ?? [];
-        // An expired batch has no hash any more: it is not listed anyway.
-        if (!exists || found.length >= limit) return;
-        if ((name ?? '').toLowerCase().includes(needle) || id.toLowerCase().includes(needle)) {
-          found.push(id);
-        }
-      });
-    }
-    return found;
-  }
-
+  /** Several items in one round trip, in the order asked; absent ones are left out. */
   async getItem(itemId: string, tenantId?: string): Promise<ItemRecord | null> {
     const hash = await this.redis.hgetall(this.keys.item(itemId));
     if (!hash.id) return null;
@@ -230,7 +207,6 @@ export class Records {
     return decodeItem(hash);
   }
 
-  /** Several items in one round trip, in the order asked; absent ones are left out. */
   async getItems(itemIds: string[]): Promise<ItemRecord[]> {
     if (itemIds.length === 0) return [];
     const pipeline = this.redis.pipeline();
@@ -281,21 +257,25 @@ export class Records {
   /**
    * Changes an item's status if it is in one of `from`, with its other fields, atomically with
    * the batch counts. Returns whether it changed and whether this change finished the batch.
+   * With `run`, only while that is the item's current run (checked in the same script).
    */
   async transition(
     item: { id: string; batch_id: string },
     from: ItemStatus[],
     to: ItemStatus,
     update: ItemUpdate = {},
+    fence: { run?: number } = {},
   ): Promise<TransitionResult> {
     const [changed, finished, seq, previous] = await transitionItem(this.redis, this.keys, item, {
       from,
       to,
       now: Date.now(),
+      ...fence,
       fields: encodeItemUpdate(update),
     });
     return {
       changed: changed === 1,
+      stale: changed === -2,
       batchFinished: finished === 1,
       completionSeq: seq,
       previous: previous === '' ? null : (previous as ItemStatus),
@@ -325,6 +305,18 @@ export class Records {
       now: Date.now(),
     });
     return status === '' ? null : (status as ItemStatus);
+  }
+
+  /**
+   * Updates fields that are not the status, only while `item.run` is the item's current run
+   * (checked in the same script). False when the item has moved on to another run, or is gone.
+   */
+  async updateItemOfRun(item: { id: string; run: number }, update: ItemUpdate): Promise<boolean> {
+    const fields = encodeItemUpdate(update);
+    const now = Date.now();
+    return (
+      (await updateItemOfRun(this.redis, this.keys, item.id, { run: item.run, now, fields })) === 1
+    );
   }
 
   /** Cancels what has not started. Returns the cancelled item ids. */

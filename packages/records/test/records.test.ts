@@ -181,6 +181,52 @@ describe('Records', () => {
     });
   });
 
+  it('cancelling a batch with nothing left to cancel never marks it cancelled', async () => {
+    const { batch } = await records.createBatch({ tenantId: 'acme', items: items(2) });
+    const [a, b] = (await records.itemIds(batch.id)).map((id) => ({ id, batch_id: batch.id }));
+    await records.transition(a!, ['queued'], 'running');
+    await records.transition(b!, ['queued'], 'running');
+    // Every item has started: nothing to cancel, the batch runs on and completes.
+    expect((await records.cancelBatch(batch.id)).cancelled).toEqual([]);
+    expect(await records.getBatch(batch.id)).toMatchObject({ status: 'running' });
+    await records.transition(a!, ['running'], 'completed');
+    await records.transition(b!, ['running'], 'completed');
+    expect(await records.getBatch(batch.id)).toMatchObject({ status: 'completed' });
+    // A cancel that lost the race with the last completion changes nothing either.
+    const late = await records.cancelBatch(batch.id);
+    expect([late.cancelled, late.batchFinished]).toEqual([[], false]);
+    expect(await records.getBatch(batch.id)).toMatchObject({
+      status: 'completed',
+      counts: { completed: 2, cancelled: 0 },
+    });
+  });
+
+  it('a write for a run the item has left changes nothing', async () => {
+    const { batch } = await records.createBatch({ tenantId: 'acme', items: items(1) });
+    const [id] = await records.itemIds(batch.id);
+    const first = (await records.getItem(id!))!;
+    await records.transition(first, ['queued'], 'running');
+    await records.transition(first, ['running'], 'failed', {}, { run: first.run });
+    await records.retryBatch(batch.id);
+    // The first run's job wakes up after the retry: its writes are fenced off by the run.
+    const late = await records.transition(
+      first,
+      ['queued', 'running'],
+      'completed',
+      { completed_at: Date.now() },
+      { run: first.run },
+    );
+    expect([late.changed, late.stale]).toEqual([false, true]);
+    expect(await records.updateItemOfRun(first, { fitroom_task_id: 'stale-task' })).toBe(false);
+    expect(await records.getItem(id!)).toMatchObject({
+      status: 'queued',
+      run: 1,
+      fitroom_task_id: null,
+    });
+    expect(await records.updateItemOfRun({ id: id!, run: 1 }, { fitroom_task_id: 't' })).toBe(true);
+    expect((await records.getItem(id!))!.fitroom_task_id).toBe('t');
+  });
+
   it('retries failed items: they queue again with a new run and the batch finishes again', async () => {
     const { batch } = await records.createBatch({ tenantId: 'acme', items: items(2) });
     const ids = await records.itemIds(batch.id);

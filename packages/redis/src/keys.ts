@@ -54,6 +54,12 @@ export class RedisKeys {
   resultByPair = (pairKey: string) => `${this.prefix}:results-by-pair:${pairKey}`;
   preparedInput = (tenantId: string, ref: string, role: string) =>
     `${this.prefix}:prepared:${tenantId}:${ref}:${role}`;
+  /** The content-addressed prepared form of a source image (by its sha256) at one size. */
+  preparedSource = (sourceSha256: string, maxSide: number) =>
+    `${this.prefix}:prepared-source:${sourceSha256}:${maxSide}`;
+  /** Held by the one process preparing this source at this size. */
+  preparedSourceLock = (sourceSha256: string, maxSide: number) =>
+    `${this.preparedSource(sourceSha256, maxSide)}:lock`;
   inputCheck = (kind: string, sha256: string) => `${this.prefix}:input-check:${kind}:${sha256}`;
   /** Held by the one request that asks FitRoom to check this image. */
   inputCheckLock = (kind: string, sha256: string) => `${this.inputCheck(kind, sha256)}:lock`;

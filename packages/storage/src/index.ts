@@ -29,6 +29,7 @@ export {
   S3Storage,
 } from './s3-storage.js';
 export { FsStorage } from './fs-storage.js';
+export { readVerified, storeVerified, type ContentAddress, type VerifiedRead } from './verified.js';
 
 /** The driver the config names: files under dataDir, or an S3 bucket. */
 export function createStorage(config: StorageConfig): Storage {

@@ -9,7 +9,8 @@ import { ItemFailure } from './steps/step.js';
  * - fail_item: the item fails with `reason`, nothing is retried;
  * - pause_key: FitRoom refused the key; it rests, and the job comes back after `delayMs`;
  * - wait: the budget is paused; the job comes back after `delayMs`;
- * - retry: BullMQ retries the job with backoff; on its last attempt the item fails with `reason`.
+ * - retry: BullMQ retries the job with backoff; on its last attempt the item fails with `reason`;
+ * - reprepare: FitRoom refused an input as an image: prepare the inputs again (once) and create.
  * `lineUpAgain` gives the item's key back so it waits for another one (a long pause at create).
  * Re-creating a task is the poll step's answer to a FAILED task or one FitRoom lost (isTaskGone).
  */
@@ -17,7 +18,8 @@ export type ErrorAction =
   | { action: 'fail_item'; reason: ItemError }
   | { action: 'pause_key'; error: FitRoomError; delayMs: number; lineUpAgain: boolean }
   | { action: 'wait'; delayMs: number; lineUpAgain: boolean }
-  | { action: 'retry'; reason: ItemError; fitroomError?: FitRoomError };
+  | { action: 'retry'; reason: ItemError; fitroomError?: FitRoomError }
+  | { action: 'reprepare' };
 
 export interface ErrorSituation {
   step: TryonStep;
@@ -25,6 +27,8 @@ export interface ErrorSituation {
   attemptsMade: number;
   pausedRecheckMs: number;
   parkRecheckMs: number;
+  /** FitRoom refused this item's inputs as images before (they were prepared again since). */
+  inputsRejected: boolean;
 }
 
 interface Rule {
@@ -64,15 +68,15 @@ const RULES: Rule[] = [
     }),
   },
   {
+    what: 'FitRoom refused an input as an image (400): verified bytes are prepared again, once',
+    matches: (error) => isRefusedImage(error),
+    decide: (error: FitRoomError, s) =>
+      s.step === 'create' && !s.inputsRejected ? { action: 'reprepare' } : refusedRequest(error),
+  },
+  {
     what: 'FitRoom refused the request itself (400)',
     matches: (error) => isFitRoomError(error) && error.code === 'bad_request',
-    decide: (error: FitRoomError) => ({
-      action: 'fail_item',
-      reason: {
-        code: 'fitroom_bad_request',
-        message: `FitRoom refused the request: ${error.fitroomMessage ?? error.message}`,
-      },
-    }),
+    decide: (error: FitRoomError) => refusedRequest(error),
   },
   {
     what: 'FitRoom refused the key (429, 401, 402)',
@@ -113,6 +117,25 @@ const RULES: Rule[] = [
     }),
   },
 ];
+
+function refusedRequest(error: FitRoomError): ErrorAction {
+  return {
+    action: 'fail_item',
+    reason: {
+      code: 'fitroom_bad_request',
+      message: `FitRoom refused the request: ${error.fitroomMessage ?? error.message}`,
+    },
+  };
+}
+
+/** A 400 about one of the images (undecodable, unreadable): our bytes, not the request's shape. */
+function isRefusedImage(error: unknown): boolean {
+  return (
+    isFitRoomError(error) &&
+    error.code === 'bad_request' &&
+    /image/i.test(error.fitroomMessage ?? error.message)
+  );
+}
 
 export function errorAction(error: unknown, situation: ErrorSituation): ErrorAction {
   const rule = RULES.find((r) => r.matches(error))!;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { ItemError } from '@tryon/domain';
+import type { ItemError, TryonJobData } from '@tryon/domain';
 import { tryonJob, tryonJobId, type TryonQueue } from '@tryon/queues';
 import type { BatchRetention, ItemRecord, Records } from '@tryon/records';
 import { RedisKeys } from '@tryon/redis';
@@ -51,6 +51,28 @@ export function endedJobReason(failedReason: string | null | undefined): ItemErr
     code: 'job_lost',
     message: "the item's job ended without finishing it; retry the batch to run it again",
   };
+}
+
+/**
+ * The job of an open item that lost its job: one whose FitRoom task was created resumes polling
+ * that task (its key comes from the item's admission, see the poll step) instead of paying for
+ * another; any other starts from prepare.
+ */
+export function resumeJob(item: ItemRecord): {
+  name: string;
+  data: TryonJobData;
+  opts: ReturnType<typeof tryonJob>['opts'];
+} {
+  const job = tryonJob(item);
+  if (item.status !== 'running' || !item.fitroom_task_id) return job;
+  const data: TryonJobData = {
+    ...job.data,
+    step: 'poll',
+    taskId: item.fitroom_task_id,
+    // The task was created at the latest when the item last changed.
+    taskCreatedAt: Date.parse(item.updated_at),
+  };
+  return { ...job, data };
 }
 
 const ITEM_CHUNK = 500;
@@ -211,7 +233,7 @@ export class Sweeper {
         // Give a submission or retry that is still adding its jobs the time to do so.
         if (Date.now() - Date.parse(item.updated_at) < intervalMs) continue;
         // Same job id: if the job appears meanwhile, this adds nothing.
-        const job = tryonJob(item);
+        const job = resumeJob(item);
         await queue.add(job.name, job.data, job.opts);
         logger.warn({ itemId: item.id, batchId, jobId }, 'an open item had no job: queued again');
         report.requeued++;

@@ -7,6 +7,7 @@ import { errorAction, type ErrorAction } from './error-policy.js';
 import {
   ItemFinisher,
   STEPS,
+  StaleRunError,
   type StepEnv,
   type StepOutcome,
   type StepRun,
@@ -17,6 +18,9 @@ import {
 export type { TryonDeps, TryonOutcome } from './steps/index.js';
 
 type TryonJob = Job<TryonJobData>;
+
+/** BullMQ's default lock duration, for deps that do not name the worker's. */
+const DEFAULT_LOCK_DURATION_MS = 30_000;
 
 /**
  * One BullMQ step job per item: prepare -> create -> poll -> store -> notify (steps/). This
@@ -50,27 +54,43 @@ class TryonDriver {
       await this.finisher.reemitAfterCrash(item);
       return 'already_finished';
     }
+    const fence = () => this.fence(job, token);
     const run: StepRun = {
       jobId: job.id,
       item,
       data: job.data,
       save: async (data) => {
+        await fence();
         await job.updateData(data);
         return data;
       },
+      fence,
       budgetKey: job.data.budgetKey,
     };
     try {
       return await this.runSteps(job, token, run);
     } catch (error) {
       if (error instanceof DelayedError) throw error;
+      // Another worker runs this item now (or a newer run of it): leave everything to it.
+      if (error instanceof StaleRunError) return 'stale_run';
       return this.handleError(job, token, run, error);
     }
+  }
+
+  /**
+   * Throws StaleRunError unless the job still holds its lock (checked and renewed in one
+   * script). A job run without a lock token (tools, tests of the driver) is not fenced.
+   */
+  private async fence(job: TryonJob, token: string | undefined): Promise<void> {
+    if (token === undefined) return;
+    const lockMs = this.deps.lockDurationMs ?? DEFAULT_LOCK_DURATION_MS;
+    if ((await job.extendLock(token, lockMs)) !== 1) throw new StaleRunError();
   }
 
   /** Runs steps until one waits or ends the job. */
   private async runSteps(job: TryonJob, token: string | undefined, run: StepRun) {
     for (;;) {
+      await run.fence();
       const step = run.data.step;
       const startedAt = performance.now();
       const outcome: StepOutcome = await STEPS[step](this.env, run);
@@ -102,6 +122,7 @@ class TryonDriver {
       attemptsMade: job.attemptsMade,
       pausedRecheckMs: this.deps.pausedRecheckMs,
       parkRecheckMs: this.deps.parkRecheckMs,
+      inputsRejected: run.data.inputsRejected === true,
     });
     switch (decision.action) {
       case 'fail_item':
@@ -118,6 +139,16 @@ class TryonDriver {
         return delay(job, token, decision.delayMs);
       case 'retry':
         return this.retryOrFail(job, run, error, decision);
+      case 'reprepare':
+        // Prepared from the source again, trusting no cache; a second refusal fails the item.
+        await run.save({
+          ...run.data,
+          step: 'prepare',
+          inputs: undefined,
+          pairKey: undefined,
+          inputsRejected: true,
+        });
+        return delay(job, token, 0);
     }
   }
 

@@ -288,6 +288,7 @@ function tryonDeps(
     ambiguousCreates: config.fitroom.ambiguousCreates,
     onCredit: (budgetKey, kind) => metrics.credits(budgetKey, kind),
     pausedRecheckMs: Math.max(50, Math.round(rateWindowMs / 12)),
+    lockDurationMs: config.worker.lockDurationMs,
     webhookRetryScheduleMs: config.webhooks.retryScheduleMs,
     publicUrl: config.publicUrl,
     onBatchFinished: (batchId) => services.settler.settleOrLeave(batchId),

@@ -35,7 +35,9 @@ for i = 1, #moved, 2 do
   ids[#ids + 1] = id
 end
 redis.call('DEL', fromSet)
-if #ids > 0 or batchStatus == 'cancelled' then
+-- Only a move that moved something sets the batch status: a cancel that finds nothing left to
+-- cancel (every item running or finished, or the batch completing under it) leaves it as it is.
+if #ids > 0 then
   redis.call('HSET', batch, 'status', batchStatus)
 end
 if to == 'queued' and #ids > 0 then

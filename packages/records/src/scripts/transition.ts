@@ -9,8 +9,10 @@ import { stateKeysLua } from './state-keys.js';
  *
  * KEYS: item hash, batch hash, the batch's five state sets (ITEM_STATUSES order).
  * ARGV: target status, now (ms), allowed current statuses (comma-separated), the batch's events
- * channel, then field/value pairs (from the item codec).
- * Returns [changed (1/0/-1 missing), batchFinished (1/0), completionSeq, previous status].
+ * channel, the run the caller acts for ('' for any), then field/value pairs (from the item codec).
+ * Returns [changed (1/0/-1 missing/-2 another run), batchFinished (1/0), completionSeq, previous
+ * status]. A caller acting for a run that is no longer the item's (a job that outlived a retry)
+ * changes nothing.
  * A status change (or the batch finishing) PUBLISHes one small JSON message on the channel,
  * `{"items":[id],"status":to,"finished":bool}`, built by concatenation: no cjson on the hot path.
  */
@@ -20,6 +22,7 @@ ${stateKeysLua(3)}
 local to, now = ARGV[1], ARGV[2]
 local current = redis.call('HGET', item, 'status')
 if not current then return {-1, 0, 0, ''} end
+if ARGV[5] ~= '' and redis.call('HGET', item, 'run') ~= ARGV[5] then return {-2, 0, 0, current} end
 local allowed = false
 for status in string.gmatch(ARGV[3], '[^,]+') do
   if status == current then allowed = true end
@@ -28,7 +31,7 @@ if not allowed then return {0, 0, 0, current} end
 local itemId = redis.call('HGET', item, 'id')
 local idx = redis.call('HGET', item, 'idx')
 local fields = {'status', to, 'updated_at', now}
-for i = 5, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', item, unpack(fields))
 if to == 'running' and current ~= 'running' then redis.call('HSET', item, 'started_at', now) end
 if current ~= to then
@@ -74,7 +77,7 @@ export function transitionItem(
   redis: Redis,
   keys: RedisKeys,
   item: { id: string; batch_id: string },
-  change: { from: string[]; to: string; now: number; fields: string[] },
+  change: { from: string[]; to: string; now: number; run?: number; fields: string[] },
 ): Promise<TransitionReply> {
   return transitionScript.run(
     redis,
@@ -84,6 +87,7 @@ export function transitionItem(
       change.now,
       change.from.join(','),
       keys.batchEventsChannel(item.batch_id),
+      change.run === undefined ? '' : String(change.run),
       ...change.fields,
     ],
   );

@@ -39,9 +39,12 @@ export const createStep: Step = async (env, run) => {
     data = await run.save({ ...data, budgetKey: key.budgetKey });
   const images = await loadInputs(env, inputs);
   if (!images) {
-    // A prepared input vanished (storage cleaned up): prepare it again.
-    return { next: { ...data, step: 'prepare', inputs: undefined } };
+    // A prepared input vanished or did not match its content address: prepare it again.
+    const inputMismatches = (data.inputMismatches ?? 0) + 1;
+    return { next: { ...data, step: 'prepare', inputs: undefined, inputMismatches } };
   }
+  // Last look before a credit is spent: a job that lost its lock leaves the item to its new owner.
+  await run.fence();
   return createTask(env, run, data, key, images);
 };
 

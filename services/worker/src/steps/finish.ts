@@ -18,10 +18,15 @@ export class ItemFinisher {
     outcome: 'completed' | 'failed',
     error: ItemError | null,
   ): Promise<boolean> {
-    const transition = await this.deps.records.transition(item, ['queued', 'running'], outcome, {
-      error,
-      completed_at: Date.now(),
-    });
+    const transition = await this.deps.records.transition(
+      item,
+      ['queued', 'running'],
+      outcome,
+      { error, completed_at: Date.now() },
+      { run: item.run },
+    );
+    // A job of an earlier run (it outlived a retry): the item, its slot and task are not its own.
+    if (transition.stale) return false;
     await this.deps.operations.taskEnded(item.id);
     await this.releaseSlot(item.id);
     if (!transition.changed) return false;

@@ -16,5 +16,12 @@ export const STEPS: Record<TryonJobData['step'], Step> = {
 };
 
 export { ItemFinisher } from './finish.js';
-export { ItemFailure, type Step, type StepEnv, type StepOutcome, type StepRun } from './step.js';
+export {
+  ItemFailure,
+  StaleRunError,
+  type Step,
+  type StepEnv,
+  type StepOutcome,
+  type StepRun,
+} from './step.js';
 export type { TryonDeps, TryonOutcome } from './step.js';

@@ -12,26 +12,57 @@ type TaskIn<S extends Task['status']> = Extract<Task, { status: S }>;
  * of tasks). Otherwise: polled again later, at a time the poll planner picks.
  */
 export const pollStep: Step = async (env, run) => {
-  const { data } = run;
-  const key = data.budgetKey ? env.deps.pool.byBudgetKey(data.budgetKey) : undefined;
-  if (!key || !data.taskId) {
+  const key = await taskKey(env, run);
+  const taskId = run.data.taskId;
+  if (!key || !taskId) {
     // The key that made the task is gone from the config: the task cannot be read.
-    return { next: { ...data, step: 'create', taskId: undefined, budgetKey: undefined } };
+    return { next: { ...run.data, step: 'create', taskId: undefined, budgetKey: undefined } };
   }
+  // Kept in the job from now on (store downloads with it, the next poll reads with it).
+  if (run.data.budgetKey !== key.budgetKey) run.data = { ...run.data, budgetKey: key.budgetKey };
+  const { data } = run;
   run.budgetKey = key.budgetKey;
-  const task = await readTask(key, data.taskId);
+  const task = await readTask(key, taskId, data.taskCreatedAt);
   const polls = (data.polls ?? 0) + 1;
   if (task.status === 'COMPLETED') return completed(env, run, task, polls);
   if (task.status === 'FAILED') return failed(env, run, task, polls);
   return pollAgain(env, run, task, key, polls);
 };
 
-/** The task, or a FAILED one when FitRoom no longer knows it (it is then re-created). */
-async function readTask(key: PooledKey, taskId: string): Promise<Task> {
+/**
+ * The key that created the task: the job's, or (for a job the sweeper made again from the item)
+ * the key the item was admitted to, or the only key there is.
+ */
+async function taskKey(env: StepEnv, run: StepRun): Promise<PooledKey | undefined> {
+  const { pool, admission } = env.deps;
+  if (run.data.budgetKey) return pool.byBudgetKey(run.data.budgetKey);
+  const assigned = await admission.assignedKey(run.item.id);
+  if (assigned) return pool.byBudgetKey(assigned);
+  return pool.keys.length === 1 ? pool.keys[0] : undefined;
+}
+
+/**
+ * How long after its create a task FitRoom answers 404 for is taken as not visible yet (FitRoom
+ * may not show a task it has just made for a moment) rather than lost: it is polled again.
+ */
+export const TASK_VISIBILITY_GRACE_MS = 30_000;
+
+/**
+ * The task; a CREATED one when FitRoom does not show it yet right after its create; a FAILED
+ * one when FitRoom no longer knows it (it is then re-created).
+ */
+async function readTask(
+  key: PooledKey,
+  taskId: string,
+  createdAt: number | undefined,
+): Promise<Task> {
   try {
     return await key.client.getTask(taskId);
   } catch (error) {
     if (!isTaskGone(error)) throw error;
+    if (createdAt !== undefined && Date.now() - createdAt < TASK_VISIBILITY_GRACE_MS) {
+      return { task_id: taskId, status: 'CREATED', progress: 0 };
+    }
     return { task_id: taskId, status: 'FAILED', error: 'FitRoom no longer knows this task' };
   }
 }

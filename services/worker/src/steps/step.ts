@@ -41,6 +41,8 @@ export interface TryonDeps {
   onCredit?(budgetKey: string, kind: 'spent' | 'possibly_spent'): void;
   /** When every key is paused, look again after at most this long. */
   pausedRecheckMs: number;
+  /** The job lock's duration (WORKER_LOCK_DURATION_MS): a fence check renews it by this much. */
+  lockDurationMs?: number;
   webhookRetryScheduleMs: number[];
   publicUrl: string;
   /** The batch just finished (this caller's change finished it): manifest and expiry. */
@@ -85,6 +87,11 @@ export interface StepRun {
   data: TryonJobData;
   /** Saves the job data at once (before the step goes on), returning it. */
   save(data: TryonJobData): Promise<TryonJobData>;
+  /**
+   * Throws StaleRunError unless this job still holds its lock: a worker that was paused past its
+   * lock must not act (spend a credit, write) while another worker runs the same item.
+   */
+  fence(): Promise<void>;
   /** The key the step talks to, set by the step: FitRoom refusals blame this key. */
   budgetKey: string | undefined;
 }
@@ -97,4 +104,9 @@ export class ItemFailure extends Error {
   constructor(readonly reason: ItemError) {
     super(reason.message);
   }
+}
+
+/** This job no longer holds its lock, or acts for a run the item has left: it must change nothing. */
+export class StaleRunError extends Error {
+  override readonly name = 'StaleRunError';
 }

@@ -1,7 +1,7 @@
 import { FitRoomDownloadExpiredError } from '@tryon/fitroom-client';
 import { MEDIA_TYPES, WEB_IMAGE_TYPES, extensionForContentType } from '@tryon/domain';
 import { resultKey } from '@tryon/storage';
-import type { Step } from './step.js';
+import { StaleRunError, type Step } from './step.js';
 
 /**
  * Store: downloads the render from FitRoom's signed URL into results/{batch}/{item}.{ext},
@@ -35,7 +35,7 @@ export const storeStep: Step = async (env, run) => {
     content_type: stored.contentType,
   };
   if (data.pairKey) await deps.resultCache.set(data.pairKey, result);
-  await deps.records.updateItem(item.id, { result });
+  if (!(await deps.records.updateItemOfRun(item, { result }))) throw new StaleRunError();
   return { next: { ...data, step: 'notify' } };
 };
 

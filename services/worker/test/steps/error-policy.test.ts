@@ -15,6 +15,7 @@ const at = (step: ErrorSituation['step']): ErrorSituation => ({
   attemptsMade: 2,
   pausedRecheckMs: 500,
   parkRecheckMs: 60_000,
+  inputsRejected: false,
 });
 
 describe('error policy', () => {
@@ -33,6 +34,19 @@ describe('error policy', () => {
       at('create'),
     );
     expect(refused).toMatchObject({ action: 'fail_item', reason: { code: 'fitroom_bad_request' } });
+  });
+
+  it('an input refused as an image: prepared again once before failing the item', () => {
+    const undecodable = new FitRoomBadRequestError('bad', {
+      status: 400,
+      operation: 'createTask',
+      fitroomMessage: 'Your request is invalid: model_image is not a decodable image.',
+    });
+    expect(errorAction(undecodable, at('create'))).toEqual({ action: 'reprepare' });
+    expect(errorAction(undecodable, { ...at('create'), inputsRejected: true })).toMatchObject({
+      action: 'fail_item',
+      reason: { code: 'fitroom_bad_request' },
+    });
   });
 
   it('rests the key on 429 and 401; only a long refusal at create gives the key back', () => {

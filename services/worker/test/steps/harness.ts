@@ -23,20 +23,30 @@ export interface StepHarness {
   records: Records;
   storage: Storage;
   /** A one-item batch (upper garment) and the item's first job data. */
-  newItem(options?: { freshRenders?: boolean }): Promise<{ item: ItemRecord; data: TryonJobData }>;
+  newItem(options?: {
+    freshRenders?: boolean;
+    inputChecks?: boolean;
+  }): Promise<{ item: ItemRecord; data: TryonJobData }>;
   /** A step run whose saves are kept in `saved`. */
   runFor(item: ItemRecord, data: TryonJobData): StepRun & { saved: TryonJobData[] };
   close(): Promise<void>;
 }
 
-export async function startStepHarness(label: string): Promise<StepHarness> {
-  const key = `${label}-key`;
-  const sim = await startSim({ timeScale: 50, keys: { [key]: 1_000 }, seed: 5 });
+export async function startStepHarness(
+  label: string,
+  options: { keys?: number } = {},
+): Promise<StepHarness> {
+  const apiKeys = Array.from({ length: options.keys ?? 1 }, (_, i) => `${label}-key${i || ''}`);
+  const sim = await startSim({
+    timeScale: 50,
+    keys: Object.fromEntries(apiKeys.map((k) => [k, 1_000])),
+    seed: 5,
+  });
   const config = loadConfig(
     serviceEnv({
       prefix: uniqueId(label),
       simUrl: sim.url,
-      apiKeys: [key],
+      apiKeys,
       timeScale: 50,
       bucket: await createTestBucket(label),
     }),
@@ -137,6 +147,7 @@ export async function startStepHarness(label: string): Promise<StepHarness> {
           saved.push(next);
           return Promise.resolve(next);
         },
+        fence: () => Promise.resolve(),
       };
     },
     async close() {
