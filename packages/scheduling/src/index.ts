@@ -8,7 +8,14 @@ export {
 } from './admission.js';
 export { DurationModel, type DurationModelOptions, type TaskMode } from './duration-model.js';
 export {
+  DurationDistribution,
+  normalQuantiles,
+  QUANTILE_POINTS,
+  sampleQuantiles,
+} from './duration-distribution.js';
+export {
   defaultPollPolicy,
+  distributionOf,
   firstPollDelayMs,
   nextPollDelayMs,
   pressure,
