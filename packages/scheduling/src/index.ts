@@ -9,6 +9,7 @@ export {
 export { DurationModel, type DurationModelOptions, type TaskMode } from './duration-model.js';
 export {
   DurationDistribution,
+  normalQuantile,
   normalQuantiles,
   QUANTILE_POINTS,
   sampleQuantiles,
