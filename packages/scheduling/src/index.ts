@@ -28,6 +28,7 @@ export {
   batchEta,
   itemsAhead,
   REQUESTS_PER_TASK,
+  tailMs,
   throughputPerMs,
   type Eta,
   type EtaInput,
