@@ -7,6 +7,7 @@
  *   pnpm bench throughput [--workers 4] [--keys 1] [--hd] [--tasks N] [--time-scale 20] [--light]
  *   pnpm bench fairness   [--a-items 1000] [--b-items 10]
  *   pnpm bench ingest     [--items 10000] [--rate 200] [--duration 15] [--drain]
+ *   pnpm bench latency    [--sizes 1,12,120] [--families lognormal,bimodal] [--curves linear] [--warmup 24]
  *   common: --jitter 0.1 --seed N --runs N --timeout S --json --keep --env KEY=VALUE
  */
 import { availableParallelism } from 'node:os';
@@ -17,6 +18,7 @@ import { summarizeRuns, type JsonRecord } from './lib/stats.js';
 import type { CommonOptions, Scenario } from './scenarios/common.js';
 import { fairness } from './scenarios/fairness.js';
 import { ingest } from './scenarios/ingest.js';
+import { latency } from './scenarios/latency.js';
 import { throughput } from './scenarios/throughput.js';
 
 type AnyScenario = Scenario<{ common: CommonOptions }>;
@@ -25,6 +27,7 @@ const SCENARIOS: Record<string, AnyScenario> = {
   throughput,
   fairness,
   ingest,
+  latency,
 };
 
 function overview(): string {
