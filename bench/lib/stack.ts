@@ -269,7 +269,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     }
     rss.start();
 
-    await waitForHttp(`${apiUrl}/readyz`, 60_000, () => api.running);
+    // Generous: on a loaded machine, compiling the api alongside N workers takes minutes.
+    await waitForHttp(`${apiUrl}/readyz`, 180_000, () => api.running);
     const started = await Promise.all(
       workers.map((w) => w.waitForOutput('worker started', 60_000)),
     );
