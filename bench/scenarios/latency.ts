@@ -238,7 +238,7 @@ async function runCombination(
       }
       const cells: JsonRecord[] = [];
       for (const size of options.sizes) {
-        const cell = {
+        const cell: JsonRecord = {
           family,
           curve,
           ...(await measureCell(stack, client, size, urls, options, reporter)),
