@@ -8,6 +8,7 @@
  *   pnpm bench fairness   [--a-items 1000] [--b-items 10]
  *   pnpm bench ingest     [--items 10000] [--rate 200] [--duration 15] [--drain]
  *   pnpm bench integrity  [--items 200] [--workers 4]
+ *   pnpm bench latency    [--sizes 1,12,120] [--families lognormal,bimodal] [--curves linear] [--warmup 24]
  *   common: --jitter 0.1 --seed N --runs N --timeout S --json --keep --env KEY=VALUE
  */
 import { availableParallelism } from 'node:os';
@@ -19,6 +20,7 @@ import type { CommonOptions, Scenario } from './scenarios/common.js';
 import { fairness } from './scenarios/fairness.js';
 import { ingest } from './scenarios/ingest.js';
 import { integrity } from './scenarios/integrity.js';
+import { latency } from './scenarios/latency.js';
 import { throughput } from './scenarios/throughput.js';
 
 type AnyScenario = Scenario<{ common: CommonOptions }>;
@@ -28,6 +30,7 @@ const SCENARIOS: Record<string, AnyScenario> = {
   fairness,
   ingest,
   integrity,
+  latency,
 };
 
 function overview(): string {

@@ -24,6 +24,8 @@ export interface StackOptions {
   tenants: string[];
   /** Added to the api and worker environment (--env). */
   extraEnv: Record<string, string>;
+  /** Added to the simulator's environment (SIM_DURATION_FAMILY, SIM_PROGRESS_CURVE, ...). */
+  simEnv?: Record<string, string>;
   keep: boolean;
   progress: (line: string) => void;
 }
@@ -233,6 +235,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         SIM_JITTER: String(options.jitter),
         SIM_LOG: 'false',
         ...(options.seed !== undefined && { SIM_SEED: String(options.seed) }),
+        ...options.simEnv,
       },
       logDir,
     );

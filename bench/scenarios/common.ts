@@ -54,8 +54,10 @@ export async function withStack<T>(
   tenants: string[],
   reporter: Reporter,
   body: (stack: Stack) => Promise<T>,
+  simEnv?: Record<string, string>,
 ): Promise<T> {
   const stack = await startStack({
+    simEnv,
     scenario,
     workers: common.workers,
     keys: common.keys,

@@ -2,6 +2,7 @@
  * When a batch's open items should be done: budget arithmetic, no I/O. The API gathers the
  * inputs (counts, the admission line, learned durations); these functions only compute.
  */
+import { DurationDistribution } from './duration-distribution.js';
 
 /**
  * Requests one task costs at saturation: one create and one poll. The worker keeps no running
@@ -23,6 +24,13 @@ export interface EtaInput {
   requestsPerTask: number;
   /** Mean duration of one of this batch's tasks at FitRoom (DurationModel). */
   taskMs: number;
+  /**
+   * The learned distribution of those durations (DurationModel's quantile table, the one the
+   * poll planner uses): the batch ends with the longest of its last tasks, not an average one.
+   */
+  taskQuantilesMs?: readonly number[];
+  /** Requests the usable keys' windows have free right now: spent at once, not at the budget's pace. */
+  freeRequests?: number;
   /** Tasks in flight at once across the keys (the admission caps). */
   concurrency: number;
   /** Added as is: time until a paused key is usable again, say. */
@@ -43,14 +51,36 @@ export function throughputPerMs(input: Omit<EtaInput, 'left' | 'ahead' | 'now'>)
 }
 
 /**
- * ETA = (ahead + left) / throughput + one task duration (the last admitted task still runs
- * its whole course). Null when nothing is left or nothing can run (no key).
+ * The tail of a batch: the longest of its last tasks to run, which start together. Without a
+ * learned distribution, one mean duration; with one, its quantile 1 - 1/(n + 1) for the n tasks
+ * of the last wave (the expected largest of n draws), at most the 99th percentile.
+ */
+export function tailMs(
+  input: Pick<EtaInput, 'taskMs' | 'taskQuantilesMs'>,
+  lastWave: number,
+): number {
+  if (!input.taskQuantilesMs || input.taskQuantilesMs.length < 2) return input.taskMs;
+  const q = Math.min(0.99, 1 - 1 / (Math.max(1, lastWave) + 1));
+  return new DurationDistribution(input.taskQuantilesMs).quantile(q);
+}
+
+/**
+ * ETA = the time the budget needs for every request ahead and ours, less the requests the
+ * windows have free now (or the concurrency's pace, if slower), plus the tail (tailMs). As the
+ * lower bound in DESIGN.md: a small batch on a fresh key is its longest task. Null when nothing
+ * is left or nothing can run (no key).
  */
 export function batchEta(input: EtaInput): Eta | null {
   if (input.left <= 0) return null;
   const throughput = throughputPerMs(input);
   if (!(throughput > 0) || !(input.taskMs > 0)) return null;
-  const ms = (input.ahead + input.left) / throughput + input.taskMs + (input.delayMs ?? 0);
+  const tasks = input.ahead + input.left;
+  const budgetPerMs = (input.keys * input.rateLimit) / input.rateWindowMs;
+  const paced = Math.max(0, tasks * input.requestsPerTask - (input.freeRequests ?? 0));
+  const concurrencyPerMs = input.concurrency / input.taskMs;
+  const runMs = Math.max(paced / budgetPerMs, tasks / concurrencyPerMs - input.taskMs);
+  const lastWave = Math.min(input.left, Math.max(1, Math.round(input.concurrency)));
+  const ms = Math.max(0, runMs) + tailMs(input, lastWave) + (input.delayMs ?? 0);
   const seconds = Math.ceil(ms / 1000);
   return { seconds, at: new Date(input.now + seconds * 1000).toISOString() };
 }

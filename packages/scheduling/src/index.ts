@@ -8,7 +8,15 @@ export {
 } from './admission.js';
 export { DurationModel, type DurationModelOptions, type TaskMode } from './duration-model.js';
 export {
+  DurationDistribution,
+  normalQuantile,
+  normalQuantiles,
+  QUANTILE_POINTS,
+  sampleQuantiles,
+} from './duration-distribution.js';
+export {
   defaultPollPolicy,
+  distributionOf,
   firstPollDelayMs,
   nextPollDelayMs,
   pressure,
@@ -20,6 +28,7 @@ export {
   batchEta,
   itemsAhead,
   REQUESTS_PER_TASK,
+  tailMs,
   throughputPerMs,
   type Eta,
   type EtaInput,

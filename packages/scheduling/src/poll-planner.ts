@@ -1,45 +1,76 @@
 /**
- * When to poll a FitRoom task. Every poll costs one request from the same budget as a create,
- * so the policy trades polls for latency according to how busy the key's budget is:
+ * When to poll a FitRoom task. Every poll costs one request from the same budget as a create;
+ * every moment between a task's completion and the poll that sees it is lag. The planner knows
+ * the distribution of task durations (learned, see DurationModel) and nothing about the shape of
+ * FitRoom's progress, and picks each poll to minimize
  *
- * - Saturated budget (utilization near 1): every spare request is a task not created, so the
- *   first poll goes late, at a high quantile of the learned duration (mean + 2 sd), and nearly
- *   every task is found finished at its first poll: about one poll per task, the floor.
- * - Idle budget: requests are free, latency is what matters. The first poll goes early (mean -
- *   1 sd); a task still running reports its progress, from which its completion time is
- *   extrapolated, and the next poll goes right then. Two polls per task, finished tasks noticed
- *   within a poll's round trip.
- * - In between, the quantile moves linearly with utilization.
+ *     expected (polls x pollCost + lag)
+ *
+ * over the rest of the task, conditioned on the time already elapsed (a small dynamic program
+ * over the conditional quantiles of the duration). The exchange rate pollCost follows how busy
+ * the key's budget is:
+ *
+ * - Saturated budget: every request spent on a poll is a task not created, so a poll costs as
+ *   much lag as several seconds: the first poll goes where nearly every task is done (the end of
+ *   a tight distribution, the end of the fast mode of a bimodal one, a high quantile of a long
+ *   tail), about one poll per task.
+ * - Idle budget: requests are free, latency is what matters: polls start early and no two are
+ *   further apart than maxGapIdleMs, so a finished task is noticed within that gap.
+ * - In between, pollCost moves geometrically and the longest gap widens with the pressure.
+ *
+ * Whatever the costs, no poll is planned past the distribution's high quantile: a task that
+ * outlives nearly every task seen so far is polled again soon rather than left to sleep.
+ * Progress is only a bounded hint: FitRoom's progress need not be linear in time (it may crawl
+ * and then jump, or stall at 95), so an extrapolation from it may pull a poll earlier, never
+ * before a conditional quantile of the duration, and never pushes one later.
  */
+import { DurationDistribution, normalQuantiles } from './duration-distribution.js';
 
 export interface DurationEstimate {
   /** Mean created -> completed time, in our milliseconds. */
   meanMs: number;
   /** Standard deviation of that time. */
   sdMs: number;
+  /**
+   * The learned distribution as a quantile table (see DurationDistribution); without it, a
+   * normal of the mean and sd above.
+   */
+  quantilesMs?: readonly number[];
 }
 
 export interface PollPolicy {
-  /** z of the first poll when the budget is idle and when it is saturated. */
-  idleZ: number;
-  saturatedZ: number;
   /** Utilization from which the budget counts as saturated, and below which as idle. */
   idleBelow: number;
   saturatedAbove: number;
   /** Shortest gap between two polls of one task, when idle and when saturated. */
   minGapIdleMs: number;
   minGapSaturatedMs: number;
+  /** Longest gap between two polls when idle; it grows as 1 / (1 - pressure). */
+  maxGapIdleMs: number;
+  /** What one poll is worth in milliseconds of lag, when idle and when saturated. */
+  pollCostIdleMs: number;
+  pollCostSaturatedMs: number;
+  /** No poll is planned later than this quantile of the duration. */
+  highQuantile: number;
+  /** A progress extrapolation may pull a poll earlier, but not before this conditional quantile (idle, saturated). */
+  hintFloorIdleQ: number;
+  hintFloorSaturatedQ: number;
 }
 
-/** A policy in proportion to a task duration: all gaps scale with the time scale of the run. */
+/** A policy in proportion to the poll interval: all gaps scale with the time scale of the run. */
 export function defaultPollPolicy(minGapSaturatedMs: number): PollPolicy {
+  const eighth = Math.max(1, Math.round(minGapSaturatedMs / 8));
   return {
-    idleZ: -1,
-    saturatedZ: 2,
     idleBelow: 0.5,
     saturatedAbove: 0.9,
-    minGapIdleMs: Math.max(1, Math.round(minGapSaturatedMs / 8)),
+    minGapIdleMs: eighth,
     minGapSaturatedMs,
+    maxGapIdleMs: Math.max(1, Math.round(minGapSaturatedMs / 2)),
+    pollCostIdleMs: eighth,
+    pollCostSaturatedMs: minGapSaturatedMs * 15,
+    highQuantile: 0.99,
+    hintFloorIdleQ: 0.1,
+    hintFloorSaturatedQ: 0.6,
   };
 }
 
@@ -49,14 +80,89 @@ export function pressure(policy: PollPolicy, utilization: number): number {
   return Math.min(1, Math.max(0, (utilization - policy.idleBelow) / span));
 }
 
+export function distributionOf(estimate: DurationEstimate): DurationDistribution {
+  return new DurationDistribution(
+    estimate.quantilesMs ?? normalQuantiles(estimate.meanMs, estimate.sdMs),
+  );
+}
+
+interface Costs {
+  pollCostMs: number;
+  minGapMs: number;
+  maxGapMs: number;
+}
+
+function costsAt(policy: PollPolicy, p: number): Costs {
+  const ratio = policy.pollCostSaturatedMs / policy.pollCostIdleMs;
+  return {
+    pollCostMs: policy.pollCostIdleMs * ratio ** p,
+    minGapMs: policy.minGapIdleMs + (policy.minGapSaturatedMs - policy.minGapIdleMs) * p,
+    maxGapMs: p >= 1 ? Infinity : policy.maxGapIdleMs / (1 - p),
+  };
+}
+
+/** Cells of the dynamic program: equal shares of the remaining probability up to the high quantile. */
+const CELLS = 48;
+
+/**
+ * The time (since create) of the next poll of a task not finished at `elapsedMs` that minimizes
+ * expected polls x pollCost + lag, the polls at least minGap apart. The candidate times are the
+ * conditional quantiles g_0 = elapsed < g_1 < ... < g_CELLS = the high quantile, each cell holding
+ * the same share m of the probability; V(i) is the expected cost from g_i on:
+ *
+ *   V(i) = min over j > i of  pollCost + (sum over cells k in (i, j] of m (g_j - mid_k)
+ *                                        + S(g_j) V(j)) / S(g_i)
+ *
+ * with V(CELLS) = one more poll. Beyond the high quantile nothing is known: the caller polls at
+ * the shortest gap.
+ */
+function plannedPollAt(
+  dist: DurationDistribution,
+  elapsedMs: number,
+  costs: Costs,
+  high: number,
+): number {
+  const start = dist.cdf(elapsedMs);
+  if (start >= high) return elapsedMs + costs.minGapMs;
+  const m = (high - start) / CELLS;
+  const g: number[] = [elapsedMs];
+  for (let k = 1; k <= CELLS; k++) g.push(Math.max(elapsedMs, dist.quantile(start + k * m)));
+  const mid = (k: number): number => dist.quantile(start + (k - 0.5) * m);
+  const survival = (i: number): number => 1 - start - i * m;
+  const value = new Array<number>(CELLS + 1).fill(0);
+  const choice = new Array<number>(CELLS + 1).fill(CELLS);
+  value[CELLS] = costs.pollCostMs;
+  for (let i = CELLS - 1; i >= 0; i--) {
+    let best = Infinity;
+    let lagMass = 0;
+    let massMid = 0;
+    for (let j = i + 1; j <= CELLS; j++) {
+      massMid += m * mid(j);
+      lagMass += m;
+      if (g[j]! - g[i]! < costs.minGapMs && j < CELLS) continue;
+      const lag = g[j]! * lagMass - massMid;
+      const cost = costs.pollCostMs + (lag + survival(j) * value[j]!) / survival(i);
+      if (cost < best) {
+        best = cost;
+        choice[i] = j;
+      }
+    }
+    value[i] = best;
+  }
+  return g[choice[0]!]!;
+}
+
 /** Milliseconds from the create answer to the first poll. */
 export function firstPollDelayMs(
   policy: PollPolicy,
   estimate: DurationEstimate,
   utilization: number,
 ): number {
-  const z = policy.idleZ + (policy.saturatedZ - policy.idleZ) * pressure(policy, utilization);
-  return Math.max(0, Math.round(estimate.meanMs + z * estimate.sdMs));
+  const costs = costsAt(policy, pressure(policy, utilization));
+  const dist = distributionOf(estimate);
+  const at = plannedPollAt(dist, 0, { ...costs, minGapMs: 0 }, policy.highQuantile);
+  // The longest gap counts from where the earliest tasks end.
+  return Math.max(0, Math.round(Math.min(at, dist.quantile(0.01) + costs.maxGapMs)));
 }
 
 export interface PollObservation {
@@ -75,18 +181,19 @@ export function nextPollDelayMs(
   utilization: number,
 ): number {
   const p = pressure(policy, utilization);
-  const minGap = policy.minGapIdleMs + (policy.minGapSaturatedMs - policy.minGapIdleMs) * p;
+  const costs = costsAt(policy, p);
+  const dist = distributionOf(estimate);
   const { progress, elapsedMs } = observation;
-  let remaining: number;
+  let at = plannedPollAt(dist, elapsedMs, costs, policy.highQuantile);
   if (observation.status === 'PROCESSING' && progress > 0 && progress < 100) {
-    // Progress counts from the start of processing; counting from our create instead
-    // overestimates the rest by the queued share, which errs on the side of one poll, not two.
-    remaining = (elapsedMs * (100 - progress)) / progress;
-  } else {
-    // Not started yet: expect at least what is left of a typical run.
-    remaining = Math.max(estimate.meanMs - elapsedMs, estimate.meanMs / 4);
+    // Progress counts from the start of processing, not from our create: the extrapolation errs late.
+    const extrapolated = elapsedMs + (elapsedMs * (100 - progress)) / progress;
+    const floorQ = policy.hintFloorIdleQ + (policy.hintFloorSaturatedQ - policy.hintFloorIdleQ) * p;
+    at = Math.min(at, Math.max(extrapolated, dist.conditionalQuantile(floorQ, elapsedMs)));
   }
-  // A small margin past the extrapolated end, larger under pressure where a second miss costs.
-  const margin = estimate.sdMs * 0.25 * (1 + p);
-  return Math.max(Math.round(minGap), Math.round(remaining + margin));
+  const gap = Math.min(
+    Math.max(at - elapsedMs, costs.minGapMs),
+    Math.max(costs.minGapMs, costs.maxGapMs),
+  );
+  return Math.round(gap);
 }

@@ -1,7 +1,8 @@
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
+import { RedisKeys } from '@tryon/redis';
 import { testRedisUrl, uniqueId } from '@tryon/testing';
-import { DurationModel } from '../src/index.js';
+import { distributionOf, DurationModel, QUANTILE_POINTS } from '../src/index.js';
 
 const redis = new Redis(testRedisUrl());
 afterAll(() => redis.disconnect());
@@ -39,6 +40,29 @@ describe('DurationModel', () => {
     expect(learned.sdMs).toBeLessThan(45);
     expect(reader.estimate('hd')).toEqual({ meanMs: 30_000, sdMs: 3_000 });
     expect(reader.samples('normal')).toBe(400);
+    // The quantiles of the last 200 durations, for the poll planner: 8, 9 and 10 s exactly.
+    const dist = distributionOf(learned);
+    expect(learned.quantilesMs).toHaveLength(QUANTILE_POINTS);
+    expect(dist.quantile(0)).toBe(400);
+    expect(dist.quantile(0.5)).toBe(450);
+    expect(dist.quantile(1)).toBe(500);
+  });
+
+  it('keeps only a window of recent durations, so the quantiles follow FitRoom when it slows down', async () => {
+    const prefix = uniqueId('dur');
+    const writer = new DurationModel({
+      redis,
+      prefix,
+      defaults: { normal: { meanMs: 9_000, sdMs: 900 }, hd: { meanMs: 30_000, sdMs: 3_000 } },
+      fitroomSecondMs: 50,
+      refreshMs: 0,
+      window: 20,
+    });
+    for (let i = 0; i < 30; i++) await writer.observe('normal', 1_000, 1_009);
+    for (let i = 0; i < 20; i++) await writer.observe('normal', 1_000, 1_030);
+    await writer.refresh();
+    expect(distributionOf(writer.estimate('normal')).quantile(0)).toBe(1_500);
+    expect(await redis.hlen(new RedisKeys(prefix).durations('normal'))).toBe(3 + 20);
   });
 
   it('ignores impossible durations', async () => {

@@ -4,7 +4,11 @@ import { testRedisUrl, uniqueId } from '@tryon/testing';
 import {
   Admission,
   batchEta,
+  DurationDistribution,
   itemsAhead,
+  normalQuantile,
+  QUANTILE_POINTS,
+  tailMs,
   REQUESTS_PER_TASK,
   throughputPerMs,
   type EtaInput,
@@ -52,7 +56,30 @@ describe('batchEta', () => {
   it('too little concurrency bounds the rate below the budget', () => {
     // 2 tasks in flight of 9 s each: 2/9 per second, under the budget's 1/2.
     expect(throughputPerMs({ ...base, concurrency: 2 })).toBeCloseTo(2 / 9_000);
-    expect(seconds({ left: 20, concurrency: 2 })).toBe(99);
+    // Ten rounds of two 9 s tasks; the last round is the tail.
+    expect(seconds({ left: 20, concurrency: 2 })).toBe(90);
+  });
+
+  it('spends the requests free in the window at once: a small batch on a fresh key takes its longest task', () => {
+    // 12 items, 24 requests, 60 free: no wait for the budget, only the tail.
+    expect(seconds({ left: 12, concurrency: 12, freeRequests: 60 })).toBe(9);
+    // 120 items: (240 - 60) requests at one a second, then the tail (DESIGN.md's lower bound).
+    expect(seconds({ left: 120, freeRequests: 60 })).toBe(189);
+  });
+
+  it('ends with the longest of the last wave, from the learned distribution', () => {
+    // Log-normal, median 9 s, sigma 0.6: the largest of 12 is about its 92nd percentile.
+    const taskQuantilesMs = Array.from({ length: QUANTILE_POINTS }, (_, i) => {
+      const q = Math.min(0.9995, Math.max(0.0005, i / (QUANTILE_POINTS - 1)));
+      return 9_000 * Math.exp(0.6 * normalQuantile(q));
+    });
+    const longest = new DurationDistribution(taskQuantilesMs).quantile(1 - 1 / 13);
+    expect(tailMs({ taskMs: 10_770, taskQuantilesMs }, 12)).toBe(longest);
+    expect(seconds({ left: 12, concurrency: 12, freeRequests: 60, taskQuantilesMs })).toBe(
+      Math.ceil(longest / 1000),
+    );
+    // One item: its median.
+    expect(tailMs({ taskMs: 10_770, taskQuantilesMs }, 1)).toBeCloseTo(9_000, -1);
   });
 
   it('a paused key delays it by the pause', () => {

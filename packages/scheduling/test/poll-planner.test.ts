@@ -1,70 +1,159 @@
 import { describe, expect, it } from 'vitest';
-import { defaultPollPolicy, firstPollDelayMs, nextPollDelayMs } from '../src/index.js';
+import {
+  defaultPollPolicy,
+  distributionOf,
+  firstPollDelayMs,
+  nextPollDelayMs,
+  normalQuantile,
+  QUANTILE_POINTS,
+  sampleQuantiles,
+  type DurationEstimate,
+} from '../src/index.js';
 
+// All in FitRoom milliseconds at time scale 1: poll interval 2 s.
 const policy = defaultPollPolicy(2_000);
-const estimate = { meanMs: 9_000, sdMs: 500 };
+const SATURATED = 1;
+const IDLE = 0;
 
-describe('poll planner', () => {
-  it('polls first at mean + 2 sd when the budget is saturated: nearly every task is done by then', () => {
-    expect(firstPollDelayMs(policy, estimate, 1)).toBe(10_000);
-    expect(firstPollDelayMs(policy, estimate, 0.95)).toBe(10_000);
+/** The simulator's default: 9 s, no learned table yet (a normal of the configured mean). */
+const tight: DurationEstimate = { meanMs: 9_000, sdMs: 500 };
+/** Most tasks 8-10 s, one in ten 45 s. */
+const bimodalSamples = [
+  ...Array.from({ length: 90 }, (_, i) => 8_000 + (i % 3) * 1_000),
+  ...Array.from({ length: 10 }, () => 45_000),
+];
+const bimodal: DurationEstimate = {
+  meanMs: 12_600,
+  sdMs: 11_000,
+  quantilesMs: sampleQuantiles(bimodalSamples),
+};
+/** Log-normal, median 9 s, sigma 0.6 (p99 about 36 s): its exact quantiles. */
+const lognormal: DurationEstimate = {
+  meanMs: 10_770,
+  sdMs: 7_100,
+  quantilesMs: Array.from({ length: QUANTILE_POINTS }, (_, i) => {
+    const q = Math.min(0.9995, Math.max(0.0005, i / (QUANTILE_POINTS - 1)));
+    return 9_000 * Math.exp(0.6 * normalQuantile(q));
+  }),
+};
+
+const waiting = (elapsedMs: number) => ({ status: 'CREATED' as const, progress: 0, elapsedMs });
+const at = (progress: number, elapsedMs: number) => ({
+  status: 'PROCESSING' as const,
+  progress,
+  elapsedMs,
+});
+
+/** Polls a task of duration `taskMs` gets under the planner at a fixed utilization. */
+function pollsFor(estimate: DurationEstimate, taskMs: number, utilization: number): number {
+  let t = firstPollDelayMs(policy, estimate, utilization);
+  let polls = 1;
+  while (t < taskMs && polls < 1_000) {
+    t += nextPollDelayMs(policy, estimate, waiting(t), utilization);
+    polls++;
+  }
+  return polls;
+}
+
+describe('first poll', () => {
+  it('goes where nearly every task is done when the budget is saturated', () => {
+    // A tight distribution: its 99th percentile, 9 s + 2.33 sd.
+    expect(firstPollDelayMs(policy, tight, SATURATED)).toBe(10_163);
+    // Two modes: the end of the fast one, not somewhere inside the slow one.
+    expect(firstPollDelayMs(policy, bimodal, SATURATED)).toBe(10_000);
+    // A long tail: well past the median (9 s), well short of the p99 (36 s).
+    const first = firstPollDelayMs(policy, lognormal, SATURATED);
+    expect(first).toBeGreaterThan(15_000);
+    expect(first).toBeLessThan(22_000);
   });
 
-  it('polls first at mean - 1 sd when the budget is idle, to catch the end from the progress', () => {
-    expect(firstPollDelayMs(policy, estimate, 0)).toBe(8_500);
-    expect(firstPollDelayMs(policy, estimate, 0.5)).toBe(8_500);
+  it('goes early when the budget is idle: the earliest tasks end plus at most the longest idle gap', () => {
+    expect(firstPollDelayMs(policy, tight, IDLE)).toBe(8_837);
+    expect(firstPollDelayMs(policy, bimodal, IDLE)).toBe(8_000);
+    const earliest = distributionOf(lognormal).quantile(0.01);
+    expect(firstPollDelayMs(policy, lognormal, IDLE)).toBe(Math.round(earliest + 1_000));
   });
 
-  it('moves the first poll linearly with utilization in between', () => {
-    expect(firstPollDelayMs(policy, estimate, 0.7)).toBe(9_250);
+  it('moves later as the budget fills', () => {
+    for (const estimate of [tight, bimodal, lognormal]) {
+      const delays = [0, 0.6, 0.7, 0.8, 0.9, 1].map((u) => firstPollDelayMs(policy, estimate, u));
+      expect(delays).toEqual([...delays].sort((a, b) => a - b));
+    }
+  });
+});
+
+describe('next poll', () => {
+  it('is never planned past the high quantile (p99) of the duration', () => {
+    for (const estimate of [tight, bimodal, lognormal]) {
+      const p99 = distributionOf(estimate).quantile(0.99);
+      for (const elapsed of [1_000, 5_000, 9_000, 10_500, 15_000, 30_000]) {
+        if (elapsed + 2_000 >= p99) continue;
+        for (const u of [0, 0.7, 1]) {
+          const delay = nextPollDelayMs(policy, estimate, waiting(elapsed), u);
+          expect(elapsed + delay).toBeLessThanOrEqual(Math.ceil(p99));
+        }
+      }
+    }
   });
 
-  it('polls again at the completion time extrapolated from the progress', () => {
-    // 8 s in at 80 %: 2 s to go, plus a margin of a quarter sd (idle).
-    expect(
-      nextPollDelayMs(
-        policy,
-        estimate,
-        { status: 'PROCESSING', progress: 80, elapsedMs: 8_000 },
-        0,
-      ),
-    ).toBe(2_125);
-    // Saturated: the margin doubles, since a second miss costs a task.
-    expect(
-      nextPollDelayMs(
-        policy,
-        estimate,
-        { status: 'PROCESSING', progress: 80, elapsedMs: 8_000 },
-        1,
-      ),
-    ).toBe(2_250);
+  it('polls at the shortest gap once a task outlives the high quantile', () => {
+    expect(nextPollDelayMs(policy, lognormal, waiting(60_000), SATURATED)).toBe(2_000);
+    expect(nextPollDelayMs(policy, lognormal, waiting(60_000), IDLE)).toBe(250);
+    expect(nextPollDelayMs(policy, tight, waiting(12_000), SATURATED)).toBe(2_000);
   });
 
-  it('never polls one task more often than the minimum gap', () => {
-    expect(
-      nextPollDelayMs(
-        policy,
-        estimate,
-        { status: 'PROCESSING', progress: 99, elapsedMs: 9_900 },
-        0,
-      ),
-    ).toBe(250);
-    expect(
-      nextPollDelayMs(
-        policy,
-        estimate,
-        { status: 'PROCESSING', progress: 99, elapsedMs: 9_900 },
-        1,
-      ),
-    ).toBe(2_000);
+  it('waits for the slow mode once the fast one has passed, at saturation', () => {
+    // Missed at 10 s: the rest are the 45 s tasks.
+    expect(nextPollDelayMs(policy, bimodal, waiting(10_000), SATURATED)).toBe(35_000);
   });
 
-  it('expects a full run from a task that has not started', () => {
-    expect(
-      nextPollDelayMs(policy, estimate, { status: 'CREATED', progress: 0, elapsedMs: 3_000 }, 0),
-    ).toBe(6_125);
-    expect(
-      nextPollDelayMs(policy, estimate, { status: 'CREATED', progress: 0, elapsedMs: 9_500 }, 0),
-    ).toBe(2_375);
+  it('keeps gaps short when the budget is idle, so a finished task is noticed within a second', () => {
+    for (const estimate of [tight, bimodal, lognormal]) {
+      for (const elapsed of [2_000, 8_000, 9_500, 12_000, 20_000]) {
+        const delay = nextPollDelayMs(policy, estimate, waiting(elapsed), IDLE);
+        expect(delay).toBeGreaterThanOrEqual(250);
+        expect(delay).toBeLessThanOrEqual(1_000);
+      }
+    }
+  });
+});
+
+describe('progress, a bounded hint', () => {
+  it('never pushes a poll later: a task at 5 % early on is planned as if nothing were known', () => {
+    for (const u of [IDLE, 0.7, SATURATED]) {
+      expect(nextPollDelayMs(policy, lognormal, at(5, 5_000), u)).toBe(
+        nextPollDelayMs(policy, lognormal, waiting(5_000), u),
+      );
+    }
+  });
+
+  it('pulls a poll earlier toward the extrapolated end, not before a conditional quantile', () => {
+    const plain = nextPollDelayMs(policy, lognormal, waiting(5_000), SATURATED);
+    const hinted = nextPollDelayMs(policy, lognormal, at(90, 5_000), SATURATED);
+    // 90 % at 5 s extrapolates to 5.6 s; the floor at saturation is the conditional 60 %.
+    const floor = distributionOf(lognormal).conditionalQuantile(0.6, 5_000);
+    expect(hinted).toBeLessThan(plain);
+    expect(hinted).toBe(Math.round(floor - 5_000));
+  });
+});
+
+describe('polls per task', () => {
+  it('is about one at saturation, whatever the family', () => {
+    const mean = (values: number[]) => values.reduce((s, v) => s + v, 0) / values.length;
+    // Tasks drawn as the samples themselves (and, for the tight one, its whole range).
+    expect(mean([8_000, 9_000, 9_500, 10_000].map((t) => pollsFor(tight, t, SATURATED)))).toBe(1);
+    expect(mean(bimodalSamples.map((t) => pollsFor(bimodal, t, SATURATED)))).toBeLessThanOrEqual(
+      1.1,
+    );
+    const lognormalTasks = Array.from({ length: 99 }, (_, i) =>
+      distributionOf(lognormal).quantile((i + 1) / 100),
+    );
+    expect(mean(lognormalTasks.map((t) => pollsFor(lognormal, t, SATURATED)))).toBeLessThanOrEqual(
+      1.25,
+    );
+  });
+
+  it('is higher when the budget is idle (lag matters, requests are free)', () => {
+    expect(pollsFor(lognormal, 9_000, IDLE)).toBeGreaterThan(pollsFor(lognormal, 9_000, SATURATED));
   });
 });

@@ -293,6 +293,18 @@ describe('POST /v1/batches?dry_run=true', () => {
     const fresh = await submit({ ...body, fresh_renders: true }, '?dry_run=true');
     expect(fresh.json<DryRunAnswer>()).toMatchObject({ items: 6, credits: 6, cached: 0 });
 
+    // Only the rendered pair: nothing waits for FitRoom, so the ETA is now.
+    const cachedOnly = await submit(
+      { items: [{ model: m1!, cloth: c1!, cloth_type: 'upper' }] },
+      '?dry_run=true',
+    );
+    expect(cachedOnly.json<DryRunAnswer>()).toMatchObject({
+      items: 1,
+      credits: 0,
+      cached: 1,
+      eta: { seconds: 0 },
+    });
+
     // Nothing recorded, queued or stored: the same Redis keys and files as before, no batch,
     // no job, and the idempotency key still free.
     expect(await everything()).toEqual(before.stored);

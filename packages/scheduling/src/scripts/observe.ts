@@ -4,8 +4,10 @@ import { defineScript } from '@tryon/redis';
 /**
  * Exponentially weighted mean and variance, updated atomically so every worker process feeds
  * and reads one model. The weight of a new sample is 1/n while n is small (a plain average),
- * then a floor that lets the model follow FitRoom when its speed changes.
- * KEYS: the mode's model hash. ARGV: sample (ms), weight floor. Returns the sample count.
+ * then a floor that lets the model follow FitRoom when its speed changes. The same hash keeps
+ * the last `window` samples themselves (fields s0, s1, ..., a ring indexed by n), from which the
+ * distribution's quantiles are read: mean and variance say nothing of a long tail or two modes.
+ * KEYS: the mode's model hash. ARGV: sample (ms), weight floor, window. Returns the sample count.
  */
 const OBSERVE = `
 local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
@@ -17,7 +19,8 @@ local alpha = math.max(1 / n, tonumber(ARGV[2]))
 local delta = x - mean
 mean = mean + alpha * delta
 var = (1 - alpha) * (var + alpha * delta * delta)
-redis.call('HSET', KEYS[1], 'n', n, 'mean', tostring(mean), 'var', tostring(var))
+local slot = 's' .. ((n - 1) % tonumber(ARGV[3]))
+redis.call('HSET', KEYS[1], 'n', n, 'mean', tostring(mean), 'var', tostring(var), slot, tostring(x))
 return n
 `;
 
@@ -32,6 +35,7 @@ export function observeDuration(
   modelKey: string,
   sampleMs: number,
   alpha: number,
+  window: number,
 ): Promise<number> {
-  return observeScript.run(redis, [modelKey], [sampleMs, alpha]);
+  return observeScript.run(redis, [modelKey], [sampleMs, alpha, window]);
 }

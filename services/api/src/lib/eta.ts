@@ -27,6 +27,10 @@ interface Snapshot {
   /** Until a key is usable again, when all are paused. */
   delayMs: number;
   taskMs: Record<TaskMode, number>;
+  /** The learned distribution of task durations (quantile table), as the poll planner has it. */
+  taskQuantilesMs: Record<TaskMode, readonly number[] | undefined>;
+  /** Requests free in the usable keys' windows now. */
+  freeRequests: number;
   /** Tasks in flight at once across the usable keys, per mode (the admission caps). */
   concurrency: Record<TaskMode, number>;
 }
@@ -83,13 +87,17 @@ export class EtaEstimator {
     return this.compute(snapshot, mode, left, ahead);
   }
 
-  /** The ETA a batch of `items` items would get if it were submitted now (dry run). */
+  /**
+   * The ETA a batch of `items` items would get if it were submitted now (dry run); `items`
+   * counts only those FitRoom must render (pairs served from earlier renders are immediate).
+   */
   async forNewBatch(batch: {
     tenantId: string;
     priority: number;
     items: number;
     hd: boolean;
   }): Promise<Eta | null> {
+    if (batch.items <= 0) return { seconds: 0, at: new Date().toISOString() };
     const snapshot = await this.read();
     const id = '(dry run)';
     const line = [
@@ -114,6 +122,8 @@ export class EtaEstimator {
       rateWindowMs,
       requestsPerTask: REQUESTS_PER_TASK,
       taskMs: snapshot.taskMs[mode],
+      taskQuantilesMs: snapshot.taskQuantilesMs[mode],
+      freeRequests: snapshot.freeRequests,
       concurrency: snapshot.concurrency[mode],
       delayMs: snapshot.delayMs,
       now: Date.now(),
@@ -156,14 +166,27 @@ export class EtaEstimator {
     const cap = keyCap(fitroom.rateLimit, fitroom.rateWindowMs);
     const policy = defaultPollPolicy(fitroom.pollIntervalMs);
     const taskMs = { normal: 0, hd: 0 };
+    const taskQuantilesMs: Snapshot['taskQuantilesMs'] = { normal: undefined, hd: undefined };
+    const freeRequests = usages
+      .filter((u) => u.pausedMs <= 0)
+      .reduce((sum, u) => sum + Math.max(0, u.limit - u.inUse), 0);
     const concurrency = { normal: 0, hd: 0 };
     for (const mode of ['normal', 'hd'] as const) {
       const estimate = this.durations.estimate(mode);
       taskMs[mode] = estimate.meanMs;
+      taskQuantilesMs[mode] = estimate.quantilesMs;
       // An admitted task holds 1/slot of its key's cap until the poll that finds it done.
       const slotMs = Math.max(1, firstPollDelayMs(policy, estimate, 1));
       concurrency[mode] = usableKeys * Math.max(1, cap * slotMs);
     }
-    return { ...depths, usableKeys, delayMs, taskMs, concurrency };
+    return {
+      ...depths,
+      usableKeys,
+      delayMs,
+      taskMs,
+      taskQuantilesMs,
+      freeRequests,
+      concurrency,
+    };
   }
 }

@@ -80,7 +80,8 @@ function registerSubmit(app: BatchApp, deps: RouteDeps): void {
           eta: await eta.forNewBatch({
             tenantId,
             priority: request.body.priority ?? 0,
-            items: items.length,
+            // Pairs served from earlier renders are done at once: only the rest wait for FitRoom.
+            items: items.length - cached,
             hd: items[0]?.hd_mode ?? false,
           }),
         });
