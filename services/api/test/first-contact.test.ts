@@ -131,10 +131,12 @@ describe('the start banner', () => {
   });
 
   it('says which token /admin needs, or that it is disabled, as the API behaves', async () => {
-    expect(banner({ API_TOKENS: 'acme:tok-0123456789', ADMIN_TOKEN: 'adm-0123456789' })).toMatch(
+    // With API_TOKENS, WEBHOOK_SECRET is required (packages/config).
+    const tenants = { API_TOKENS: 'acme:tok-0123456789', WEBHOOK_SECRET: 'whsec-0123456789abcdef' };
+    expect(banner({ ...tenants, ADMIN_TOKEN: 'adm-0123456789' })).toMatch(
       /admin\/status: needs .*ADMIN_TOKEN/,
     );
-    expect(banner({ API_TOKENS: 'acme:tok-0123456789' })).toMatch(/admin\/status: disabled/);
+    expect(banner(tenants)).toMatch(/admin\/status: disabled/);
     const res = await t.app.inject({ method: 'GET', url: '/admin/status' });
     expect(res.statusCode).toBe(401);
   });
