@@ -1,4 +1,5 @@
 import { PassThrough, type Readable } from 'node:stream';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ZipFile } from 'yazl';
 import { csvLine, defuseFormula, FileStems, resultExtension } from '@tryon/domain';
 import type { ItemRecord, Records } from '@tryon/records';
@@ -111,4 +112,24 @@ export function resultsZipStream(options: ResultsZipOptions): Readable {
   zip.outputStream.pipe(out);
   void fill().catch(fail);
   return out;
+}
+
+/** Answers a batch's results ZIP as a download (the /v1 route and the dashboard's link alike). */
+export function sendResultsZip(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  options: Omit<ResultsZipOptions, 'onError'>,
+): FastifyReply {
+  const { batchId, approvedOnly } = options;
+  const body = resultsZipStream({
+    ...options,
+    onError: (error) => request.log.error({ err: error, batchId }, 'results ZIP'),
+  });
+  const name = `${batchId}-results${approvedOnly ? '-approved' : ''}.zip`;
+  return reply
+    .type('application/zip')
+    .header('content-disposition', `attachment; filename="${name}"`)
+    .header('cache-control', 'no-store')
+    .header('x-content-type-options', 'nosniff')
+    .send(body);
 }

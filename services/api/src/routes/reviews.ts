@@ -14,7 +14,7 @@ import { tenantOf } from '../auth.js';
 import type { RouteDeps } from '../deps.js';
 import { ApiError, itemNotFound } from '../errors.js';
 import { RerenderService } from '../lib/rerender.js';
-import { resultsZipStream, ZIP_MANIFEST_COLUMNS } from '../lib/results-zip.js';
+import { sendResultsZip, ZIP_MANIFEST_COLUMNS } from '../lib/results-zip.js';
 import { errorResponses, IdParams } from '../schemas.js';
 
 type ReviewApp = Parameters<FastifyPluginCallbackTypebox<RouteDeps>>[0];
@@ -165,20 +165,12 @@ function registerResultsZip(app: ReviewApp, deps: RouteDeps): void {
     async (request, reply) => {
       const batch = await batches.get(tenantOf(request).id, request.params.id);
       const approvedOnly = request.query.review === 'approved';
-      const body = resultsZipStream({
+      return sendResultsZip(request, reply, {
         records,
         storage,
         batchId: batch.id,
         approvedOnly,
-        onError: (error) => request.log.error({ err: error, batchId: batch.id }, 'results ZIP'),
       });
-      const name = `${batch.id}-results${approvedOnly ? '-approved' : ''}.zip`;
-      return reply
-        .type('application/zip')
-        .header('content-disposition', `attachment; filename="${name}"`)
-        .header('cache-control', 'no-store')
-        .header('x-content-type-options', 'nosniff')
-        .send(body);
     },
   );
 }

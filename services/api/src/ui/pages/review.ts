@@ -3,7 +3,7 @@ import { MEDIA_TYPES, type ReviewDecision } from '@tryon/domain';
 import { ApiError, itemNotFound } from '../../errors.js';
 import { RerenderService } from '../../lib/rerender.js';
 import { resultsStream, type ResultsFormat } from '../../lib/results-export.js';
-import { resultsZipStream } from '../../lib/results-zip.js';
+import { sendResultsZip } from '../../lib/results-zip.js';
 import { queryValue, type IdParams, type UiContext } from '../context.js';
 import { html } from '../html.js';
 
@@ -133,19 +133,7 @@ function registerExports(app: FastifyInstance, ui: UiContext): void {
     }
     const batch = await batches.get(tenant.id, request.params.id);
     const approvedOnly = review === 'approved';
-    const name = `${batch.id}-results${approvedOnly ? '-approved' : ''}.zip`;
-    const body = resultsZipStream({
-      records,
-      storage,
-      batchId: batch.id,
-      approvedOnly,
-      onError: (error) => request.log.error({ err: error, batchId: batch.id }, 'results ZIP'),
-    });
-    return reply
-      .type('application/zip')
-      .header('content-disposition', `attachment; filename="${name}"`)
-      .header('cache-control', 'no-store')
-      .send(body);
+    return sendResultsZip(request, reply, { records, storage, batchId: batch.id, approvedOnly });
   });
 }
 
