@@ -8,6 +8,7 @@
  *
  * Lower bound (DESIGN.md): max(longest task, (2N - 60k) / k FitRoom seconds) for N items on k keys.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { COMMON_FLAGS, parseFlags, UsageError } from '../lib/args.js';
 import { ApiClient, simStats, simTasks, type ItemView } from '../lib/client.js';
 import type { Reporter } from '../lib/report.js';
@@ -165,6 +166,21 @@ async function runBatch(
   return { items, submittedMs, finishedMs };
 }
 
+/**
+ * Waits until no request has reached the simulator for one whole rate window (plus the
+ * limiter's margin), so the batch starts with every key's first window free, as the lower bound
+ * assumes: a batch started right after the previous one would inherit its requests.
+ */
+async function waitForFreeWindow(stack: Stack, timeScale: number): Promise<void> {
+  const quietMs = 60_000 / timeScale + 1_000;
+  for (let tries = 0; tries < 20; tries++) {
+    const before = await counters(stack);
+    await sleep(quietMs);
+    if ((await counters(stack)).requests === before.requests) return;
+  }
+  throw new Error('the simulator kept receiving requests between batches');
+}
+
 async function measureCell(
   stack: Stack,
   client: ApiClient,
@@ -174,6 +190,7 @@ async function measureCell(
   reporter: Reporter,
 ): Promise<JsonRecord> {
   const { timeScale, keys } = options.common;
+  await waitForFreeWindow(stack, timeScale);
   const [before, stepsBefore] = [await counters(stack), await stepTotals(urls)];
   const run = await runBatch(stack, client, size, options, reporter);
   const [after, stepsAfter, { tasks }] = [
