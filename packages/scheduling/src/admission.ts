@@ -5,7 +5,7 @@ import { assignedItems } from './scripts/assigned.js';
 import { lineDepths } from './scripts/depths.js';
 import { parkItem, parkItems } from './scripts/park.js';
 import { releaseItem } from './scripts/release.js';
-import type { WaitingBatch } from './eta.js';
+import { REQUESTS_PER_TASK, type WaitingBatch } from './eta.js';
 
 export interface ParkedItem {
   id: string;
@@ -19,6 +19,11 @@ export interface KeyRoom {
   budgetKey: string;
   /** Completions per ms the key may have in flight (see the notes above Admission). */
   cap: number;
+  /**
+   * Requests free in the key's window now: while they cover its tasks in flight and one more
+   * (requestsPerTask each), another is admitted whatever the cap. 0 leaves only the cap.
+   */
+  spareRequests?: number;
 }
 
 export interface Admitted {
@@ -56,6 +61,13 @@ function triples(flat: string[]): Admitted[] {
  * it finished). Little's law: a key completes about sum(1/W) tasks per ms, and its budget
  * allows limit / (2 * window) (one create and one poll per task); the cap is that times a little
  * slack. So about 5 normal tasks or 15 HD tasks are in flight per key, and mixed modes share.
+ *
+ * That rate is the budget's pace once its window is full. A window with free requests (the start
+ * of a burst, or a minute after the last one) can serve more at once: a key also has room while
+ * its free requests cover all its tasks in flight plus one more, at requestsPerTask each (a
+ * create and the poll that finds it done). A 12-item batch then starts whole in a free window
+ * instead of in rounds of five, and its polls still fit, since every task in flight is counted
+ * as if none of its requests were made yet.
  *
  * Keys (named by @tryon/redis's RedisKeys, admission*): the tenants ring, each tenant's batches,
  * each batch's line, the parked set, a sequence, each budget key's in-flight weights and the
@@ -109,12 +121,15 @@ export class Admission {
     keys: KeyRoom[],
     weights: { normal: number; hd: number },
     maxAdmissions = 100,
+    requestsPerTask = REQUESTS_PER_TASK,
   ): Promise<Admitted[]> {
     if (keys.length === 0) return [];
-    const flat = await admitItems(this.redis, this.keys, keys, {
+    const rooms = keys.map((k) => ({ ...k, spareRequests: k.spareRequests ?? 0 }));
+    const flat = await admitItems(this.redis, this.keys, rooms, {
       weightNormal: weights.normal,
       weightHd: weights.hd,
       maxAdmissions,
+      requestsPerTask,
     });
     return triples(flat);
   }

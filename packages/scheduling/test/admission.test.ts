@@ -60,6 +60,17 @@ describe('Admission', () => {
     expect(await hdRoom.admit(oneKey, WEIGHTS)).toHaveLength(20);
   });
 
+  it('lets a burst into a free window: as many tasks as its free requests serve whole', async () => {
+    await parkBatch('acme', 100);
+    const freeWindow = [{ ...oneKey[0]!, spareRequests: 60 }];
+    // 60 free requests, 2.2 per task: 27 tasks, where the cap alone allows 6.
+    expect(await admission.admit(freeWindow, WEIGHTS, 100, 2.2)).toHaveLength(27);
+    // Those 27 are still in flight and counted as if none of their requests were made yet.
+    expect(await admission.admit(freeWindow, WEIGHTS, 100, 2.2)).toHaveLength(0);
+    const halfFull = [{ ...oneKey[0]!, spareRequests: 70 }];
+    expect(await admission.admit(halfFull, WEIGHTS, 100, 2)).toHaveLength(35 - 27);
+  });
+
   it("lets a small batch in within one admission, behind another tenant's big one", async () => {
     const big = await parkBatch('acme', 1_000);
     const firstWave = await admission.admit(oneKey, WEIGHTS);

@@ -84,8 +84,14 @@ export class Admitter {
     // Now and then, wake admitted items whose promotion was lost (an admitter that died
     // between admitting and promoting): there are only a few per key.
     if (this.ticks++ % SWEEP_EVERY_TICKS === 0) await this.wake(await admission.assigned());
+    // Fresh: a burst admitted on a reading even 200 ms old could count requests already spent.
+    await monitor.refresh();
     const cap = keyCap(rateLimit, rateWindowMs);
-    const rooms = monitor.usableKeys().map((budgetKey) => ({ budgetKey, cap }));
+    const rooms = monitor.usableKeys().map((budgetKey) => ({
+      budgetKey,
+      cap,
+      spareRequests: monitor.spareRequests(budgetKey),
+    }));
     const admitted = await admission.admit(rooms, {
       normal: this.weight('normal'),
       hd: this.weight('hd'),

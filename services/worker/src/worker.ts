@@ -208,8 +208,10 @@ async function closeServices(services: Services): Promise<void> {
 /** The budget monitor, task-duration model and admitter: who creates a task, and when. */
 async function startScheduling(config: Config, services: Services, logger: Logger) {
   const { rateLimit, rateWindowMs } = config.fitroom;
+  const admission = new Admission(services.redis, config.prefix);
   const monitor = new BudgetMonitor(
     services.limiter,
+    admission,
     services.pool.keys.map((k) => k.budgetKey),
     Math.max(20, Math.round(rateWindowMs / 60)),
     logger,
@@ -218,7 +220,6 @@ async function startScheduling(config: Config, services: Services, logger: Logge
   const durations = durationModel(config, services.redis);
   await durations.refresh();
   const pollPolicy = defaultPollPolicy(config.fitroom.pollIntervalMs);
-  const admission = new Admission(services.redis, config.prefix);
   const admitter = new Admitter({
     admission,
     records: services.records,

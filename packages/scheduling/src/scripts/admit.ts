@@ -5,7 +5,11 @@ import { defineScript, type RedisKeys } from '@tryon/redis';
  * Admits waiting items in fair order while keys have room (see the notes in ../admission.ts).
  * KEYS: tenants, tenant family prefix, batch line family prefix, parked,
  * assigned, seq, item family prefix, then the in-flight hash of each usable key, in ARGV order.
- * ARGV: weightNormal, weightHd, maxAdmissions, then per usable key: name, cap.
+ * ARGV: weightNormal, weightHd, maxAdmissions, requestsPerTask, then per usable key: name, cap,
+ * spare (requests free in its window now).
+ * A key has room while its weights stay within its cap (the steady rate), or while its free
+ * requests cover every task in flight on it plus this one, requestsPerTask each (a burst into a
+ * free window).
  * Returns a flat list: itemId, run, key, itemId, run, key, ...
  */
 const ADMIT = `
@@ -13,23 +17,31 @@ local tenants, tenantFamily, batchFamily = KEYS[1], KEYS[2], KEYS[3]
 local parkedSet, assigned, seqKey, itemFamily = KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local weights = { ['0'] = tonumber(ARGV[1]), ['1'] = tonumber(ARGV[2]) }
 local maxAdmissions = tonumber(ARGV[3])
+local perTask = tonumber(ARGV[4])
 local keys = {}
-for i = 4, #ARGV, 2 do
-  local name, cap = ARGV[i], tonumber(ARGV[i + 1])
+for i = 5, #ARGV, 3 do
+  local name, cap, spare = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
   local inflight = KEYS[7 + #keys + 1]
-  local used = 0
+  local used, count = 0, 0
   local entries = redis.call('HGETALL', inflight)
   for j = 1, #entries, 2 do
     -- An item that finished without releasing its slot (a crash) gives it back here.
     local status = redis.call('HGET', itemFamily .. entries[j], 'status')
     if status == 'queued' or status == 'running' then
       used = used + tonumber(entries[j + 1])
+      count = count + 1
     else
       redis.call('HDEL', inflight, entries[j])
       redis.call('HDEL', assigned, entries[j])
     end
   end
-  keys[#keys + 1] = { name = name, cap = cap, used = used, inflight = inflight }
+  keys[#keys + 1] = { name = name, cap = cap, spare = spare, used = used, count = count, inflight = inflight }
+end
+
+-- Room in weight units: the steady cap's, or the free window's (tasks it can still serve whole).
+local function room(key)
+  local burst = (key.spare / perTask - key.count) * weights['0']
+  return math.max(key.cap - key.used, burst)
 end
 
 local admitted = {}
@@ -38,7 +50,7 @@ while #admitted < maxAdmissions * 3 and guard < 10000 do
   guard = guard + 1
   local best = nil
   for _, key in ipairs(keys) do
-    if best == nil or key.cap - key.used > best.cap - best.used then best = key end
+    if best == nil or room(key) > room(best) then best = key end
   end
   if best == nil then break end
   local tenant = redis.call('ZRANGE', tenants, 0, 0)[1]
@@ -61,12 +73,13 @@ while #admitted < maxAdmissions * 3 and guard < 10000 do
         redis.call('SREM', parkedSet, itemId)
       else
         local weight = weights[item[2] or '0'] or weights['0']
-        if best.used > 0 and best.used + weight > best.cap then break end
+        if best.count > 0 and room(best) < weight then break end
         redis.call('LPOP', list)
         redis.call('SREM', parkedSet, itemId)
         redis.call('HSET', best.inflight, itemId, tostring(weight))
         redis.call('HSET', assigned, itemId, best.name)
         best.used = best.used + weight
+        best.count = best.count + 1
         local seq = redis.call('INCR', seqKey)
         redis.call('ZADD', tenants, seq, tenant)
         redis.call('ZADD', tenantBatches, math.floor(batchScore / 1e12) * 1e12 + seq, batchId)
@@ -92,8 +105,13 @@ export const admitScript = defineScript<string[]>({
 export function admitItems(
   redis: Redis,
   keys: RedisKeys,
-  rooms: { budgetKey: string; cap: number }[],
-  options: { weightNormal: number; weightHd: number; maxAdmissions: number },
+  rooms: { budgetKey: string; cap: number; spareRequests: number }[],
+  options: {
+    weightNormal: number;
+    weightHd: number;
+    maxAdmissions: number;
+    requestsPerTask: number;
+  },
 ): Promise<string[]> {
   return admitScript.run(
     redis,
@@ -111,7 +129,8 @@ export function admitItems(
       options.weightNormal,
       options.weightHd,
       options.maxAdmissions,
-      ...rooms.flatMap((room) => [room.budgetKey, room.cap]),
+      options.requestsPerTask,
+      ...rooms.flatMap((room) => [room.budgetKey, room.cap, Math.max(0, room.spareRequests)]),
     ],
   );
 }
