@@ -79,3 +79,22 @@ export async function scrapeHistogram(
   if (response.status !== 200) throw new Error(`${url} answered ${response.status}`);
   return parseHistogram(text, name, match);
 }
+
+/**
+ * The api's event-loop delay since the previous scrape (prom-client resets its
+ * monitorEventLoopDelay histogram at every collection): p99 and max in ms.
+ */
+export async function scrapeEventLoopDelay(
+  url: string,
+): Promise<{ p99_ms: number | null; max_ms: number | null }> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+  const text = await response.text();
+  const gauge = (name: string): number | null => {
+    const found = new RegExp(`^${name}\\s+(\\S+)$`, 'm').exec(text);
+    return found ? Number(found[1]) * 1000 : null;
+  };
+  return {
+    p99_ms: gauge('nodejs_eventloop_lag_p99_seconds'),
+    max_ms: gauge('nodejs_eventloop_lag_max_seconds'),
+  };
+}

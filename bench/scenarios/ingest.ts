@@ -7,7 +7,13 @@
 import { COMMON_FLAGS, parseFlags, UsageError } from '../lib/args.js';
 import { ApiClient, simStats } from '../lib/client.js';
 import { fixedRateLoad } from '../lib/load.js';
-import { diffBuckets, histogramQuantile, scrapeHistogram, shareAtMost } from '../lib/prometheus.js';
+import {
+  diffBuckets,
+  histogramQuantile,
+  scrapeEventLoopDelay,
+  scrapeHistogram,
+  shareAtMost,
+} from '../lib/prometheus.js';
 import { fmt, type Reporter } from '../lib/report.js';
 import { round, type JsonRecord } from '../lib/stats.js';
 import {
@@ -123,12 +129,17 @@ async function run(options: IngestOptions, reporter: Reporter): Promise<JsonReco
     const isStatusRoute = (l: Record<string, string>): boolean =>
       l.method === 'GET' && l.route === '/v1/batches/:id' && l.status_code === '200';
     const before = await scrapeHistogram(metricsUrl, HISTOGRAM, isStatusRoute).catch(() => null);
+    // This scrape also restarts the api's event-loop delay histogram: the next covers the load.
     const load = await fixedRateLoad({
       url: `${stack.apiUrl}/v1/batches/${batchId}`,
       headers: { authorization: `Bearer ${token}` },
       rate: options.rate,
       durationS: options.durationS,
     });
+    const loop = await scrapeEventLoopDelay(metricsUrl).catch(() => ({
+      p99_ms: null,
+      max_ms: null,
+    }));
     const after = await scrapeHistogram(metricsUrl, HISTOGRAM, isStatusRoute).catch(() => null);
     const server = before && after ? diffBuckets(after, before) : null;
     const serverMs = (q: number): number | null =>
@@ -195,6 +206,8 @@ async function run(options: IngestOptions, reporter: Reporter): Promise<JsonReco
       server_p50_ms: serverMs(0.5),
       server_p99_ms: serverMs(0.99),
       server_share_le_25_ms: server ? round(shareAtMost(server, 0.025), 4) : null,
+      api_event_loop_p99_ms: round(loop.p99_ms, 1),
+      api_event_loop_max_ms: round(loop.max_ms, 1),
       status_error_kinds: load.error_kinds,
       status_max_in_flight: load.max_in_flight,
       status_max_schedule_lag_ms: load.max_schedule_lag_ms,
@@ -232,6 +245,10 @@ async function run(options: IngestOptions, reporter: Reporter): Promise<JsonReco
           '  as the api saw it',
           `p50 ${fmt.n(record.server_p50_ms as number | null, 1)} ms, p99 ${fmt.n(record.server_p99_ms as number | null, 1)} ms ` +
             `(interpolated in its /metrics histogram buckets), ${fmt.n(((record.server_share_le_25_ms as number | null) ?? NaN) * 100, 2)}% within 25 ms`,
+        ],
+        [
+          '  api event-loop delay',
+          `p99 ${fmt.n(loop.p99_ms, 1)} ms, max ${fmt.n(loop.max_ms, 1)} ms during the load`,
         ],
         [
           '  client schedule lag',

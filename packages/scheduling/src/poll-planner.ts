@@ -11,7 +11,7 @@
  * the key's budget is:
  *
  * - Saturated budget: every request spent on a poll is a task not created, so a poll costs as
- *   much lag as several seconds: the first poll goes where nearly every task is done (the end of
+ *   much lag as a minute or two: the first poll goes where nearly every task is done (the end of
  *   a tight distribution, the end of the fast mode of a bimodal one, a high quantile of a long
  *   tail), about one poll per task.
  * - Idle budget: requests are free, latency is what matters: polls start early and no two are
@@ -67,7 +67,9 @@ export function defaultPollPolicy(minGapSaturatedMs: number): PollPolicy {
     minGapSaturatedMs,
     maxGapIdleMs: Math.max(1, Math.round(minGapSaturatedMs / 2)),
     pollCostIdleMs: eighth,
-    pollCostSaturatedMs: minGapSaturatedMs * 15,
+    // A poll at saturation is worth a minute or two of lag: every second poll of a task is a
+    // request past 2N, and a rolling window can make one such request cost a whole window.
+    pollCostSaturatedMs: minGapSaturatedMs * 60,
     highQuantile: 0.99,
     hintFloorIdleQ: 0.1,
     hintFloorSaturatedQ: 0.6,

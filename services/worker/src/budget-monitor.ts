@@ -2,11 +2,17 @@ import type { RateLimiter } from '@tryon/rate-limiter';
 import type { Admission } from '@tryon/scheduling';
 import type { Logger } from 'pino';
 
+/**
+ * Requests a task in flight is still counted for: the poll that finds it done, and one more for
+ * a task of the tail still running at its first.
+ */
+const REQUESTS_PROMISED_PER_TASK = 2;
+
 interface KeyState {
   limit: number;
   /** Requests counted against the window now. */
   inUse: number;
-  /** Tasks admitted to the key and not finished: each still needs at least its last poll. */
+  /** Tasks admitted to the key and not finished. */
   tasksInFlight: number;
   paused: boolean;
 }
@@ -59,15 +65,16 @@ export class BudgetMonitor {
   }
 
   /**
-   * The share of the key's window that is spent or promised: its requests in the window plus one
-   * per task in flight (the poll that will find it done), and 1 while items wait in the admission
+   * The share of the key's window that is spent or promised: its requests in the window plus
+   * REQUESTS_PROMISED_PER_TASK per task in flight, and 1 while items wait in the admission
    * line, since then every request a poll takes delays a create. Polls planned from the window's
    * use alone spend it early on a small batch and leave its last tasks waiting for the next one.
    */
   utilization(budgetKey: string): number {
     const state = this.states.get(budgetKey);
     if (!state || this.itemsWaiting > 0) return 1;
-    return Math.min(1, (state.inUse + state.tasksInFlight) / state.limit);
+    const promised = state.tasksInFlight * REQUESTS_PROMISED_PER_TASK;
+    return Math.min(1, (state.inUse + promised) / state.limit);
   }
 
   /** Requests free in the key's window at the last reading. */
