@@ -45,11 +45,14 @@ export class BatchService {
   /**
    * Validates and records a batch, then enqueues one job per item. With an idempotency key
    * already used, answers that batch instead (created: false), enqueueing its jobs if the
-   * request that made it died before it could.
+   * request that made it died before it could. `beforeEnqueue` runs once the batch is recorded
+   * and in line, before its jobs are added: packing 10,000 jobs holds the event loop most of a
+   * second, so the caller builds its answer first.
    */
   async submit(
     tenantId: string,
     body: CreateBatchRequest,
+    beforeEnqueue?: (batch: BatchRecord, created: boolean) => Promise<void>,
   ): Promise<{ batch: BatchRecord; created: boolean }> {
     const { config, records, urlPolicy } = this.deps;
     const items = expandBatch(body, config.api.maxBatchItems);
@@ -85,7 +88,10 @@ export class BatchService {
       // after (10,000 of them take most of a second). Until they are in, nothing needs them: an
       // item admitted before its job exists gets one from the admitter, and the workers' sweep
       // queues the jobs of a batch whose api died half-way.
+      await beforeEnqueue?.(batch, created);
       this.inBackground(this.enqueueAll(batch, ids));
+    } else {
+      await beforeEnqueue?.(batch, created);
     }
     return { batch, created };
   }

@@ -19,6 +19,8 @@ import {
 
 /** How long one reading of the shared state serves: GET /v1/batches/:id is polled every second. */
 const SNAPSHOT_MS = 1_000;
+/** Batches whose mode is kept at once (see modeOf). */
+const MODES_KEPT = 10_000;
 
 interface Snapshot {
   line: WaitingBatch[];
@@ -50,6 +52,7 @@ export class EtaEstimator {
   private readonly durations: DurationModel;
   private readonly admission: Admission;
   private snapshot: { at: number; value: Promise<Snapshot> } | null = null;
+  private readonly modes = new Map<string, { at: number; value: Promise<TaskMode> }>();
 
   constructor(private readonly deps: EtaEstimatorDeps) {
     const { fitroom, prefix } = deps.config;
@@ -130,11 +133,23 @@ export class EtaEstimator {
     });
   }
 
-  /** A batch's tasks are as long as its next open item's mode (a batch rarely mixes them). */
-  private async modeOf(batch: BatchRecord): Promise<TaskMode> {
+  /**
+   * A batch's tasks are as long as its next open item's mode (a batch rarely mixes them). Kept
+   * for SNAPSHOT_MS per batch, like the snapshot: a status poller then costs one read, not three.
+   */
+  private modeOf(batch: BatchRecord): Promise<TaskMode> {
+    const now = Date.now();
+    const known = this.modes.get(batch.id);
+    if (known && now - known.at <= SNAPSHOT_MS) return known.value;
     const status = batch.counts.queued > 0 ? 'queued' : 'running';
-    const page = await this.deps.records.listItems(batch.id, { status, limit: 1 });
-    return page.items[0]?.hd_mode ? 'hd' : 'normal';
+    const value = this.deps.records
+      .listItems(batch.id, { status, limit: 1 })
+      .then((page): TaskMode => (page.items[0]?.hd_mode ? 'hd' : 'normal'));
+    // Readings older than SNAPSHOT_MS are of no use: the map never outgrows one second's batches.
+    if (this.modes.size >= MODES_KEPT) this.modes.clear();
+    this.modes.set(batch.id, { at: now, value });
+    value.catch(() => this.modes.delete(batch.id));
+    return value;
   }
 
   private read(): Promise<Snapshot> {

@@ -86,10 +86,12 @@ function registerSubmit(app: BatchApp, deps: RouteDeps): void {
           }),
         });
       }
-      const { batch, created } = await batches.submit(tenantId, request.body);
-      const answer = await eta.view(batch);
-      if (created && answer.eta) await deps.deadlines.promise(batch.id, answer.eta.seconds);
-      return reply.status(created ? 202 : 200).send(answer);
+      let answer: BatchResponse | undefined;
+      const { batch, created } = await batches.submit(tenantId, request.body, async (b, isNew) => {
+        answer = await eta.view(b);
+        if (isNew && answer.eta) await deps.deadlines.promise(b.id, answer.eta.seconds);
+      });
+      return reply.status(created ? 202 : 200).send(answer ?? (await eta.view(batch)));
     },
   );
 }
