@@ -9,7 +9,7 @@
  *   pnpm bench ingest     [--items 10000] [--rate 200] [--duration 15] [--drain]
  *   pnpm bench integrity  [--items 200] [--workers 4]
  *   pnpm bench latency    [--sizes 1,12,120] [--families lognormal,bimodal] [--curves linear] [--warmup 24]
- *   common: --jitter 0.1 --seed N --runs N --timeout S --json --keep --env KEY=VALUE
+ *   common: --jitter 0.1 --seed N --runs N --timeout S --json --keep --env KEY=VALUE --sim-env KEY=VALUE
  */
 import { availableParallelism } from 'node:os';
 import { usage, UsageError } from './lib/args.js';

@@ -63,6 +63,10 @@ export const COMMON_FLAGS = {
     type: 'list',
     help: 'KEY=VALUE added to the api and worker environment (repeatable), e.g. WORKER_CONCURRENCY=100',
   },
+  'sim-env': {
+    type: 'list',
+    help: "KEY=VALUE added to the simulator's environment (repeatable), e.g. SIM_DURATION_FAMILY=lognormal",
+  },
   help: { type: 'boolean', help: 'this help' },
 } as const satisfies FlagSpecs;
 
@@ -112,11 +116,11 @@ export function parseFlags<S extends FlagSpecs>(specs: S, args: readonly string[
 }
 
 /** KEY=VALUE pairs of --env; names as in the service's configuration. */
-export function parseEnvPairs(pairs: readonly string[]): Record<string, string> {
+export function parseEnvPairs(pairs: readonly string[], flag = 'env'): Record<string, string> {
   const env: Record<string, string> = {};
   for (const pair of pairs) {
     const match = /^([A-Z][A-Z0-9_]*)=(.*)$/s.exec(pair);
-    if (!match) throw new UsageError(`--env takes KEY=VALUE (got "${pair}")`);
+    if (!match) throw new UsageError(`--${flag} takes KEY=VALUE (got "${pair}")`);
     env[match[1] as string] = match[2] as string;
   }
   return env;

@@ -28,6 +28,8 @@ export interface CommonOptions {
   json: boolean;
   keep: boolean;
   extraEnv: Record<string, string>;
+  /** Added to the simulator's environment (--sim-env); a scenario's own settings win. */
+  simEnv: Record<string, string>;
 }
 
 export function resolveCommon(
@@ -45,6 +47,7 @@ export function resolveCommon(
     json: flags.json,
     keep: flags.keep,
     extraEnv: parseEnvPairs(flags.env),
+    simEnv: parseEnvPairs(flags['sim-env'], 'sim-env'),
   };
 }
 
@@ -57,7 +60,7 @@ export async function withStack<T>(
   simEnv?: Record<string, string>,
 ): Promise<T> {
   const stack = await startStack({
-    simEnv,
+    simEnv: { ...common.simEnv, ...simEnv },
     scenario,
     workers: common.workers,
     keys: common.keys,
