@@ -18,8 +18,11 @@
  *   further apart than maxGapIdleMs, so a finished task is noticed within that gap.
  * - In between, pollCost moves geometrically and the longest gap widens with the pressure.
  *
- * Whatever the costs, no poll is planned past the distribution's high quantile: a task that
- * outlives nearly every task seen so far is polled again soon rather than left to sleep.
+ * Whatever the costs, no poll is planned past the distribution's high quantile. A task that
+ * outlives nearly every task seen so far is beyond what the distribution knows: it is polled
+ * again after a share of its own age that grows with the pressure (the shortest gap when idle,
+ * half its age when saturated), so a task that hangs until its timeout costs a handful of polls
+ * on a saturated key, not one every poll interval (300 in FitRoom's 10 minutes).
  * Progress is only a bounded hint: FitRoom's progress need not be linear in time (it may crawl
  * and then jump, or stall at 95), so an extrapolation from it may pull a poll earlier, never
  * before a conditional quantile of the duration, and never pushes one later.
@@ -52,6 +55,8 @@ export interface PollPolicy {
   pollCostSaturatedMs: number;
   /** No poll is planned later than this quantile of the duration. */
   highQuantile: number;
+  /** Beyond the high quantile, the gap as a share of the task's age, when saturated (0 when idle). */
+  overdueGrowthSaturated: number;
   /** A progress extrapolation may pull a poll earlier, but not before this conditional quantile (idle, saturated). */
   hintFloorIdleQ: number;
   hintFloorSaturatedQ: number;
@@ -71,6 +76,7 @@ export function defaultPollPolicy(minGapSaturatedMs: number): PollPolicy {
     // request past 2N, and a rolling window can make one such request cost a whole window.
     pollCostSaturatedMs: minGapSaturatedMs * 60,
     highQuantile: 0.99,
+    overdueGrowthSaturated: 0.5,
     hintFloorIdleQ: 0.1,
     hintFloorSaturatedQ: 0.6,
   };
@@ -115,8 +121,7 @@ const CELLS = 48;
  *   V(i) = min over j > i of  pollCost + (sum over cells k in (i, j] of m (g_j - mid_k)
  *                                        + S(g_j) V(j)) / S(g_i)
  *
- * with V(CELLS) = one more poll. Beyond the high quantile nothing is known: the caller polls at
- * the shortest gap.
+ * with V(CELLS) = one more poll. Beyond the high quantile nothing is known (see nextPollDelayMs).
  */
 function plannedPollAt(
   dist: DurationDistribution,
@@ -186,8 +191,12 @@ export function nextPollDelayMs(
   const costs = costsAt(policy, p);
   const dist = distributionOf(estimate);
   const { progress, elapsedMs } = observation;
-  let at = plannedPollAt(dist, elapsedMs, costs, policy.highQuantile);
-  if (observation.status === 'PROCESSING' && progress > 0 && progress < 100) {
+  const overdue = dist.cdf(elapsedMs) >= policy.highQuantile;
+  let at = overdue
+    ? elapsedMs + elapsedMs * policy.overdueGrowthSaturated * p
+    : plannedPollAt(dist, elapsedMs, costs, policy.highQuantile);
+  // An overdue task's progress says nothing its age does not: a stalled 95 % would poll it at the shortest gap.
+  if (!overdue && observation.status === 'PROCESSING' && progress > 0 && progress < 100) {
     // Progress counts from the start of processing, not from our create: the extrapolation errs late.
     const extrapolated = elapsedMs + (elapsedMs * (100 - progress)) / progress;
     const floorQ = policy.hintFloorIdleQ + (policy.hintFloorSaturatedQ - policy.hintFloorIdleQ) * p;

@@ -97,10 +97,32 @@ describe('next poll', () => {
     }
   });
 
-  it('polls at the shortest gap once a task outlives the high quantile', () => {
-    expect(nextPollDelayMs(policy, lognormal, waiting(60_000), SATURATED)).toBe(2_000);
+  it('polls a task that outlives the high quantile at the shortest gap when idle', () => {
     expect(nextPollDelayMs(policy, lognormal, waiting(60_000), IDLE)).toBe(250);
-    expect(nextPollDelayMs(policy, tight, waiting(12_000), SATURATED)).toBe(2_000);
+    expect(nextPollDelayMs(policy, tight, waiting(12_000), IDLE)).toBe(250);
+  });
+
+  it('waits half its age again before polling an overdue task on a saturated key', () => {
+    expect(nextPollDelayMs(policy, lognormal, waiting(60_000), SATURATED)).toBe(30_000);
+    expect(nextPollDelayMs(policy, tight, waiting(12_000), SATURATED)).toBe(6_000);
+    // In between, the share grows with the pressure.
+    const gaps = [0.6, 0.7, 0.8, 0.9].map((u) =>
+      nextPollDelayMs(policy, lognormal, waiting(60_000), u),
+    );
+    expect(gaps).toEqual([...gaps].sort((a, b) => a - b));
+    expect(gaps[0]).toBeLessThan(30_000);
+  });
+
+  it('spends a handful of polls, not one per interval, on a task that hangs until its timeout', () => {
+    const timeoutMs = 600_000;
+    let elapsed = distributionOf(lognormal).quantile(0.99);
+    let polls = 0;
+    while (elapsed <= timeoutMs) {
+      // Stalled at 95 %: an overdue task's progress must not pull its polls back to the shortest gap.
+      elapsed += nextPollDelayMs(policy, lognormal, at(95, elapsed), SATURATED);
+      polls += 1;
+    }
+    expect(polls).toBeLessThanOrEqual(8);
   });
 
   it('waits for the slow mode once the fast one has passed, at saturation', () => {

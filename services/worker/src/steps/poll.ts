@@ -130,16 +130,18 @@ function pollAgain(
       message: `FitRoom task ${data.taskId} was still ${task.status} ${Math.round(elapsedMs / 1000)} s after it was created`,
     });
   }
-  const delayMs = nextPollDelayMs(
+  const plannedMs = nextPollDelayMs(
     deps.pollPolicy,
     deps.durations.estimate(taskMode(run)),
     {
       status: task.status,
       progress: task.status === 'PROCESSING' ? task.progress : 0,
-      elapsedMs: Date.now() - createdAt,
+      elapsedMs,
     },
     deps.utilization(key.budgetKey),
   );
+  // An overdue task's gaps grow with its age: its last poll still comes when its time is up.
+  const delayMs = Math.min(plannedMs, deps.taskTimeoutMs - elapsedMs + 1);
   return { delayMs, data: { ...data, polls } };
 }
 
