@@ -20,9 +20,10 @@
  *
  * Whatever the costs, no poll is planned past the distribution's high quantile. A task that
  * outlives nearly every task seen so far is beyond what the distribution knows: it is polled
- * again after a share of its own age that grows with the pressure (the shortest gap when idle,
- * half its age when saturated), so a task that hangs until its timeout costs a handful of polls
- * on a saturated key, not one every poll interval (300 in FitRoom's 10 minutes).
+ * again at the shortest gap while the key has requests to spare, and after half its own age once
+ * the key is saturated, so a task that hangs until its timeout costs a handful of polls there,
+ * not one every poll interval (300 in FitRoom's 10 minutes). Not in between: a table learned
+ * from a few dozen tasks ends early, and a small batch's last task must not sleep on it.
  * Progress is only a bounded hint: FitRoom's progress need not be linear in time (it may crawl
  * and then jump, or stall at 95), so an extrapolation from it may pull a poll earlier, never
  * before a conditional quantile of the duration, and never pushes one later.
@@ -55,7 +56,7 @@ export interface PollPolicy {
   pollCostSaturatedMs: number;
   /** No poll is planned later than this quantile of the duration. */
   highQuantile: number;
-  /** Beyond the high quantile, the gap as a share of the task's age, when saturated (0 when idle). */
+  /** Beyond the high quantile, the gap as a share of the task's age when saturated (else the shortest gap). */
   overdueGrowthSaturated: number;
   /** A progress extrapolation may pull a poll earlier, but not before this conditional quantile (idle, saturated). */
   hintFloorIdleQ: number;
@@ -193,7 +194,7 @@ export function nextPollDelayMs(
   const { progress, elapsedMs } = observation;
   const overdue = dist.cdf(elapsedMs) >= policy.highQuantile;
   let at = overdue
-    ? elapsedMs + elapsedMs * policy.overdueGrowthSaturated * p
+    ? elapsedMs + (p >= 1 ? elapsedMs * policy.overdueGrowthSaturated : 0)
     : plannedPollAt(dist, elapsedMs, costs, policy.highQuantile);
   // An overdue task's progress says nothing its age does not: a stalled 95 % would poll it at the shortest gap.
   if (!overdue && observation.status === 'PROCESSING' && progress > 0 && progress < 100) {
