@@ -23,6 +23,7 @@ import { configureImageLibrary } from './prepare.js';
 import { ResultCache } from './result-cache.js';
 import { Sweeper, endedJobReason } from './sweeper.js';
 import { createTryonProcessor } from './tryon-processor.js';
+import { logFailures } from './failure-logs.js';
 import type { WorkerProbes } from './http-server.js';
 import { WorkerMetrics } from './metrics.js';
 import { createWebhookProcessor } from './webhook-processor.js';
@@ -368,15 +369,6 @@ function startWebhookWorker(
   );
   logFailures(worker, logger);
   return worker;
-}
-
-function logFailures(worker: Worker, logger: Logger): void {
-  worker.on('error', (error) => logger.error({ err: error, queue: worker.name }, 'worker error'));
-  worker.on('failed', (job, error) => {
-    if (job && job.attemptsMade >= (job.opts.attempts ?? 1)) {
-      logger.warn({ err: error, jobId: job.id, queue: worker.name }, 'job failed for good');
-    }
-  });
 }
 
 /** Jobs this process is running now, per queue (the worker's /metrics). */
