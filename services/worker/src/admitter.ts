@@ -103,24 +103,35 @@ export class Admitter {
 
   /** Promotes the jobs of admitted items that are still asleep. */
   private async wake(admitted: { itemId: string; run: number }[]): Promise<void> {
-    await Promise.all(
-      admitted.map(async ({ itemId, run }) => {
-        const job = await this.options.queue.getJob(tryonJobId(itemId, run));
-        if (!job) {
-          // The request that recorded the batch died before its jobs were queued.
-          const item = await this.options.records.getItem(itemId);
-          if (item?.status === 'queued') {
-            const { name, data, opts } = tryonJob(item);
-            await this.options.queue.add(name, data, opts);
-          }
-          return;
-        }
-        // Only a job still waiting for its admission: a job asleep until its next poll must
-        // not be woken early (that poll would be wasted).
-        if (job.data.taskId !== undefined) return;
-        // Not delayed: it has not parked yet, or is already running; it will see its key.
-        if (await job.isDelayed()) await job.promote().catch(() => undefined);
-      }),
-    );
+    const { queue, records } = this.options;
+    await Promise.all(admitted.map((item) => wakeAdmitted(queue, records, item)));
   }
+}
+
+/**
+ * Wakes the job of an admitted item: promotes it while it sleeps in line, adds it when the
+ * request that recorded the batch has not (yet, or ever) queued it.
+ */
+export async function wakeAdmitted(
+  queue: Pick<TryonQueue, 'getJob' | 'add'>,
+  records: Pick<Records, 'getItem'>,
+  { itemId, run }: { itemId: string; run: number },
+): Promise<void> {
+  const jobId = tryonJobId(itemId, run);
+  let job = await queue.getJob(jobId);
+  if (!job) {
+    const item = await records.getItem(itemId);
+    if (item?.status !== 'queued') return;
+    const { name, data, opts } = tryonJob(item);
+    await queue.add(name, data, opts);
+    // The api may have queued its sleeping job in between: ours was then a duplicate, and
+    // that one sleeps for an hour unless promoted here.
+    job = await queue.getJob(jobId);
+    if (!job) return;
+  }
+  // Only a job still waiting for its admission: a job asleep until its next poll must not be
+  // woken early (that poll would be wasted).
+  if (job.data.taskId !== undefined) return;
+  // Not delayed: it has not parked yet, or is already running; it will see its key.
+  if (await job.isDelayed()) await job.promote().catch(() => undefined);
 }
