@@ -31,14 +31,19 @@ afterAll(() => {
   redis?.disconnect();
 });
 
-function setup(sim: RunningSim, timeScale: number, key: string) {
+function setup(
+  sim: RunningSim,
+  timeScale: number,
+  key: string,
+  extra: Record<string, string> = {},
+) {
   const env = serviceEnv({
     prefix: uniqueId('proc'),
     simUrl: sim.url,
     apiKeys: [key],
     timeScale,
     bucket,
-    extra: { LOG_LEVEL: 'info' },
+    extra: { LOG_LEVEL: 'info', ...extra },
   });
   const config = loadConfig(env);
   redis ??= redisConnection(config.redisUrl);
@@ -99,7 +104,13 @@ describe('worker processes', () => {
       seed: 5,
     });
     try {
-      const { env, config, records } = setup(sim, timeScale, 'crash-key');
+      // The kill may land while the job is still active (between the create and its move to
+      // delayed): its lock must then lapse before the new worker takes it, in seconds, not the
+      // default 30 s lock plus 30 s stalled check.
+      const { env, config, records } = setup(sim, timeScale, 'crash-key', {
+        WORKER_LOCK_DURATION_MS: '4000',
+        WORKER_STALLED_INTERVAL_MS: '1000',
+      });
       const model = await storeAsset(records, storage, 'acme', { r: 1, g: 2, b: 3 });
       const cloth = await storeAsset(records, storage, 'acme', { r: 3, g: 2, b: 1 });
       const first = spawnService('worker', env);
