@@ -87,7 +87,7 @@ try {
   started.push(worker);
   const api = await listening(startApi(config), 'PORT');
   console.log(startBanner(config, { apiUrl: api.url, simulatorUrl: sim?.url ?? null }));
-  closeWithGrace({ delay: 30_000 }, async ({ err }) => {
+  const grace = closeWithGrace({ delay: 30_000, skip: ['SIGINT'] }, async ({ err }) => {
     if (err) console.error(err);
     await api.close();
     await worker.close();
@@ -95,12 +95,31 @@ try {
     redisChild?.kill();
     console.log('try-on batch service stopped cleanly');
   });
+  onCtrlC(() => void grace.close());
 } catch (error) {
   if (error instanceof ConfigError) {
     console.error(error.message);
     process.exit(1);
   }
   throw error;
+}
+
+/**
+ * Ctrl-C signals the terminal's whole process group, and tsx relays it to this process again
+ * when this one does not answer it at once (a busy event loop): a SIGINT within a second of the
+ * first is the same Ctrl-C. A later one means "now": exit at once.
+ */
+function onCtrlC(close: () => void): void {
+  let firstAt: number | null = null;
+  process.on('SIGINT', () => {
+    if (firstAt === null) {
+      firstAt = Date.now();
+      close();
+    } else if (Date.now() - firstAt > 1_000) {
+      console.error('second SIGINT, exiting');
+      process.exit(1);
+    }
+  });
 }
 
 /**
