@@ -3,6 +3,7 @@ import { createTryonQueue, redisConnection, tryonJob, type TryonQueue } from '@t
 import { Records, type ItemRecord } from '@tryon/records';
 import { testRedisUrl, uniqueId } from '@tryon/testing';
 import { wakeAdmitted } from '../src/admitter.js';
+import { oneItemBatch } from './support.js';
 
 /** An admitted item's job runs now, whichever of the api and the admitter queued it first. */
 
@@ -20,20 +21,7 @@ afterAll(async () => {
   redis.disconnect();
 });
 
-async function queuedItem(): Promise<ItemRecord> {
-  const { batch } = await records.createBatch({
-    tenantId: 'acme',
-    items: [
-      {
-        model: 'https://img.example/m.jpg',
-        cloth: 'https://img.example/c.jpg',
-        cloth_type: 'upper',
-      },
-    ],
-  });
-  const [id] = await records.itemIds(batch.id);
-  return (await records.getItem(id!))!;
-}
+const queuedItem = () => oneItemBatch(records);
 
 /** What the api does after answering a submit: the item's job, asleep until admitted. */
 async function apiQueuesSleepingJob(item: ItemRecord): Promise<void> {

@@ -5,7 +5,7 @@ import { startSim, type RunningSim, type SimOptions } from '@tryon/fitroom-sim';
 import { createLogger } from '@tryon/logger';
 import { assetIdFor } from '@tryon/domain';
 import { createTryonQueue, redisConnection, tryonJob } from '@tryon/queues';
-import { Records, type NewItem } from '@tryon/records';
+import { Records, type ItemRecord, type NewItem } from '@tryon/records';
 import { createStorage, type Storage } from '@tryon/storage';
 import { createTestBucket, makeImage, serviceEnv, uniqueId } from '@tryon/testing';
 import { startWorker, type RunningWorker } from '../src/index.js';
@@ -31,6 +31,22 @@ export async function storeAsset(
     storage_key: stored.key,
   });
   return id;
+}
+
+/** A fresh one-item batch of tenant acme, recorded only (no job): its item, queued. */
+export async function oneItemBatch(records: Records): Promise<ItemRecord> {
+  const { batch } = await records.createBatch({
+    tenantId: 'acme',
+    items: [
+      {
+        model: 'https://img.example/m.jpg',
+        cloth: 'https://img.example/c.jpg',
+        cloth_type: 'upper',
+      },
+    ],
+  });
+  const [id] = await records.itemIds(batch.id);
+  return (await records.getItem(id!))!;
 }
 
 /** Records a batch and queues its jobs, as POST /v1/batches does. */

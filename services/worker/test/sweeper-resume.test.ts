@@ -9,6 +9,7 @@ import { loadConfig } from '@tryon/config';
 import { createTestBucket, serviceEnv, testRedisUrl, uniqueId } from '@tryon/testing';
 import { BatchSettler } from '../src/batch-settler.js';
 import { Sweeper } from '../src/sweeper.js';
+import { oneItemBatch } from './support.js';
 
 let redis: Redis;
 let queue: TryonQueue;
@@ -52,18 +53,7 @@ afterAll(async () => {
 });
 
 async function runningItem(taskId: string | null) {
-  const { batch } = await records.createBatch({
-    tenantId: 'acme',
-    items: [
-      {
-        model: 'https://img.example/m.jpg',
-        cloth: 'https://img.example/c.jpg',
-        cloth_type: 'upper',
-      },
-    ],
-  });
-  const [id] = await records.itemIds(batch.id);
-  const item = (await records.getItem(id!))!;
+  const item = await oneItemBatch(records);
   await records.transition(item, ['queued'], 'running');
   if (taskId) await records.updateItem(item.id, { fitroom_task_id: taskId });
   await sleep(5); // older than the sweep's grace for submissions still adding their jobs
