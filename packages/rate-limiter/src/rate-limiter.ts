@@ -45,6 +45,8 @@ export interface BudgetUsage {
   inUse: number;
   /** Requests taken and not answered yet. */
   inFlight: number;
+  /** When each of the inUse slots frees, in ms from the reading, ascending. */
+  freesInMs: number[];
   pausedMs: number;
   pausedReason: string | null;
 }
@@ -200,13 +202,14 @@ export class RateLimiter {
       [null, UsageReply],
       [null, string | null],
     ];
-    const [inUse, inFlight, pausedMs] = result;
+    const [inUse, inFlight, pausedMs, , freesInMs] = result;
     return {
       budgetKey,
       limit: this.limit,
       windowMs: this.windowMs,
       inUse,
       inFlight,
+      freesInMs,
       pausedMs: Math.max(0, pausedMs),
       pausedReason: pausedMs > 0 ? reason : null,
     };

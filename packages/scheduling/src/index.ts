@@ -19,11 +19,11 @@ export {
   distributionOf,
   firstPollDelayMs,
   nextPollDelayMs,
-  pressure,
   type DurationEstimate,
   type PollObservation,
   type PollPolicy,
 } from './poll-planner.js';
+export { expectedPollsPerTask, pollPressure, type KeyOutlook } from './poll-pacing.js';
 export {
   batchEta,
   itemsAhead,

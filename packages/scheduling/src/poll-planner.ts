@@ -7,8 +7,8 @@
  *     expected (polls x pollCost + lag)
  *
  * over the rest of the task, conditioned on the time already elapsed (a small dynamic program
- * over the conditional quantiles of the duration). The exchange rate pollCost follows how busy
- * the key's budget is:
+ * over the conditional quantiles of the duration). The exchange rate pollCost follows the
+ * pressure on the key's budget (0 idle .. 1 saturated; see poll-pacing.ts for how it is read):
  *
  * - Saturated budget: every request spent on a poll is a task not created, so a poll costs as
  *   much lag as a minute or two: the first poll goes where nearly every task is done (the end of
@@ -43,9 +43,6 @@ export interface DurationEstimate {
 }
 
 export interface PollPolicy {
-  /** Utilization from which the budget counts as saturated, and below which as idle. */
-  idleBelow: number;
-  saturatedAbove: number;
   /** Shortest gap between two polls of one task, when idle and when saturated. */
   minGapIdleMs: number;
   minGapSaturatedMs: number;
@@ -63,15 +60,19 @@ export interface PollPolicy {
   hintFloorSaturatedQ: number;
 }
 
-/** A policy in proportion to the poll interval: all gaps scale with the time scale of the run. */
-export function defaultPollPolicy(minGapSaturatedMs: number): PollPolicy {
+/**
+ * A policy in proportion to the poll interval: all gaps scale with the time scale of the run.
+ * `refillMs` (window / limit) is how often the key's budget gives back a request: no task polls
+ * more often than that, or a single long task fills the window in a burst and whatever comes
+ * within the next window waits for that burst to age out.
+ */
+export function defaultPollPolicy(minGapSaturatedMs: number, refillMs = 0): PollPolicy {
   const eighth = Math.max(1, Math.round(minGapSaturatedMs / 8));
+  const minGapIdleMs = Math.min(minGapSaturatedMs, Math.max(eighth, Math.round(refillMs)));
   return {
-    idleBelow: 0.5,
-    saturatedAbove: 0.9,
-    minGapIdleMs: eighth,
+    minGapIdleMs,
     minGapSaturatedMs,
-    maxGapIdleMs: Math.max(1, Math.round(minGapSaturatedMs / 2)),
+    maxGapIdleMs: Math.max(minGapIdleMs, Math.round(minGapSaturatedMs / 2)),
     pollCostIdleMs: eighth,
     // A poll at saturation is worth a minute or two of lag: every second poll of a task is a
     // request past 2N, and a rolling window can make one such request cost a whole window.
@@ -81,12 +82,6 @@ export function defaultPollPolicy(minGapSaturatedMs: number): PollPolicy {
     hintFloorIdleQ: 0.1,
     hintFloorSaturatedQ: 0.6,
   };
-}
-
-/** 0 when the budget is idle, 1 when saturated, linear in between. */
-export function pressure(policy: PollPolicy, utilization: number): number {
-  const span = policy.saturatedAbove - policy.idleBelow;
-  return Math.min(1, Math.max(0, (utilization - policy.idleBelow) / span));
 }
 
 export function distributionOf(estimate: DurationEstimate): DurationDistribution {
@@ -164,9 +159,9 @@ function plannedPollAt(
 export function firstPollDelayMs(
   policy: PollPolicy,
   estimate: DurationEstimate,
-  utilization: number,
+  pressure: number,
 ): number {
-  const costs = costsAt(policy, pressure(policy, utilization));
+  const costs = costsAt(policy, Math.min(1, Math.max(0, pressure)));
   const dist = distributionOf(estimate);
   const at = plannedPollAt(dist, 0, { ...costs, minGapMs: 0 }, policy.highQuantile);
   // The longest gap counts from where the earliest tasks end.
@@ -186,9 +181,9 @@ export function nextPollDelayMs(
   policy: PollPolicy,
   estimate: DurationEstimate,
   observation: PollObservation,
-  utilization: number,
+  pressure: number,
 ): number {
-  const p = pressure(policy, utilization);
+  const p = Math.min(1, Math.max(0, pressure));
   const costs = costsAt(policy, p);
   const dist = distributionOf(estimate);
   const { progress, elapsedMs } = observation;
@@ -196,8 +191,17 @@ export function nextPollDelayMs(
   let at = overdue
     ? elapsedMs + (p >= 1 ? elapsedMs * policy.overdueGrowthSaturated : 0)
     : plannedPollAt(dist, elapsedMs, costs, policy.highQuantile);
-  // An overdue task's progress says nothing its age does not: a stalled 95 % would poll it at the shortest gap.
-  if (!overdue && observation.status === 'PROCESSING' && progress > 0 && progress < 100) {
+  // An overdue task's progress says nothing its age does not: a stalled 95 % would poll it at the
+  // shortest gap. While a burst's free requests are rationed (0 < p < 1, see poll-pacing.ts) the
+  // plan's polls are all a task gets: a hint that added some would spend the last tasks' share.
+  const rationed = p > 0 && p < 1;
+  if (
+    !overdue &&
+    !rationed &&
+    observation.status === 'PROCESSING' &&
+    progress > 0 &&
+    progress < 100
+  ) {
     // Progress counts from the start of processing, not from our create: the extrapolation errs late.
     const extrapolated = elapsedMs + (elapsedMs * (100 - progress)) / progress;
     const floorQ = policy.hintFloorIdleQ + (policy.hintFloorSaturatedQ - policy.hintFloorIdleQ) * p;

@@ -44,12 +44,12 @@ const at = (progress: number, elapsedMs: number) => ({
   elapsedMs,
 });
 
-/** Polls a task of duration `taskMs` gets under the planner at a fixed utilization. */
-function pollsFor(estimate: DurationEstimate, taskMs: number, utilization: number): number {
-  let t = firstPollDelayMs(policy, estimate, utilization);
+/** Polls a task of duration `taskMs` gets under the planner at a fixed pressure. */
+function pollsFor(estimate: DurationEstimate, taskMs: number, pressure: number): number {
+  let t = firstPollDelayMs(policy, estimate, pressure);
   let polls = 1;
   while (t < taskMs && polls < 1_000) {
-    t += nextPollDelayMs(policy, estimate, waiting(t), utilization);
+    t += nextPollDelayMs(policy, estimate, waiting(t), pressure);
     polls++;
   }
   return polls;
@@ -154,6 +154,17 @@ describe('progress, a bounded hint', () => {
     const floor = distributionOf(lognormal).conditionalQuantile(0.6, 5_000);
     expect(hinted).toBeLessThan(plain);
     expect(hinted).toBe(Math.round(floor - 5_000));
+  });
+
+  it('adds no poll while a burst is rationed: between idle and saturated the plan stands', () => {
+    for (const p of [0.3, 0.6, 0.9]) {
+      expect(nextPollDelayMs(policy, lognormal, at(90, 5_000), p)).toBe(
+        nextPollDelayMs(policy, lognormal, waiting(5_000), p),
+      );
+    }
+    expect(nextPollDelayMs(policy, lognormal, at(90, 5_000), IDLE)).toBeLessThan(
+      nextPollDelayMs(policy, lognormal, waiting(5_000), IDLE),
+    );
   });
 });
 

@@ -1,17 +1,14 @@
 import type { RateLimiter } from '@tryon/rate-limiter';
-import type { Admission } from '@tryon/scheduling';
+import type { Admission, KeyOutlook } from '@tryon/scheduling';
 import type { Logger } from 'pino';
-
-/**
- * Requests a task in flight is still counted for: the poll that finds it done, and one more for
- * a task of the tail still running at its first.
- */
-const REQUESTS_PROMISED_PER_TASK = 2;
 
 interface KeyState {
   limit: number;
-  /** Requests counted against the window now. */
+  /** Requests counted against the window at the reading. */
   inUse: number;
+  /** When each of those frees, in ms from the reading, ascending. */
+  freesInMs: number[];
+  readAt: number;
   /** Tasks admitted to the key and not finished. */
   tasksInFlight: number;
   paused: boolean;
@@ -25,6 +22,7 @@ export class BudgetMonitor {
   private readonly states = new Map<string, KeyState>();
   private itemsWaiting = 0;
   private timer: NodeJS.Timeout | null = null;
+  private refreshing: Promise<void> | null = null;
 
   constructor(
     private readonly limiter: RateLimiter,
@@ -48,16 +46,27 @@ export class BudgetMonitor {
     if (this.timer) clearInterval(this.timer);
   }
 
-  async refresh(): Promise<void> {
+  /** A new reading (callers at the same moment share one). */
+  refresh(): Promise<void> {
+    this.refreshing ??= this.read().finally(() => {
+      this.refreshing = null;
+    });
+    return this.refreshing;
+  }
+
+  private async read(): Promise<void> {
     const [usages, line] = await Promise.all([
       Promise.all(this.budgetKeys.map((k) => this.limiter.usage(k))),
       this.admission.stats(this.budgetKeys),
     ]);
     this.itemsWaiting = line.parked;
+    const readAt = Date.now();
     for (const usage of usages) {
       this.states.set(usage.budgetKey, {
         limit: usage.limit,
         inUse: usage.inUse,
+        freesInMs: usage.freesInMs,
+        readAt,
         tasksInFlight: line.inFlight[usage.budgetKey] ?? 0,
         paused: usage.pausedMs > 0,
       });
@@ -65,16 +74,21 @@ export class BudgetMonitor {
   }
 
   /**
-   * The share of the key's window that is spent or promised: its requests in the window plus
-   * REQUESTS_PROMISED_PER_TASK per task in flight, and 1 while items wait in the admission
-   * line, since then every request a poll takes delays a create. Polls planned from the window's
-   * use alone spend it early on a small batch and leave its last tasks waiting for the next one.
+   * What the poll planner's pressure is read from (see poll-pacing.ts). Unknown keys and keys
+   * with items waiting in line read as saturated.
    */
-  utilization(budgetKey: string): number {
+  outlook(budgetKey: string): KeyOutlook {
     const state = this.states.get(budgetKey);
-    if (!state || this.itemsWaiting > 0) return 1;
-    const promised = state.tasksInFlight * REQUESTS_PROMISED_PER_TASK;
-    return Math.min(1, (state.inUse + promised) / state.limit);
+    if (!state) return { itemsWaiting: true, tasksInFlight: 1, requestsWithin: () => 0 };
+    return {
+      itemsWaiting: this.itemsWaiting > 0,
+      tasksInFlight: state.tasksInFlight,
+      requestsWithin(horizonMs) {
+        const until = horizonMs + state.readAt - Date.now();
+        const freed = state.freesInMs.filter((ms) => ms <= until).length;
+        return Math.max(0, state.limit - state.inUse) + freed;
+      },
+    };
   }
 
   /** Requests free in the key's window at the last reading. */

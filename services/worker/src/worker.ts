@@ -13,7 +13,7 @@ import {
 import { RateLimiter } from '@tryon/rate-limiter';
 import { BatchRetention, CreditBook, Operations, Records } from '@tryon/records';
 import { createStorage } from '@tryon/storage';
-import { Admission, DurationModel, defaultPollPolicy } from '@tryon/scheduling';
+import { Admission, DurationModel, defaultPollPolicy, pollPressure } from '@tryon/scheduling';
 import { createSafeDispatcher, webhookRetryDelay } from '@tryon/webhooks';
 import { Admitter } from './admitter.js';
 import { BatchSettler } from './batch-settler.js';
@@ -220,7 +220,7 @@ async function startScheduling(config: Config, services: Services, logger: Logge
   await monitor.start();
   const durations = durationModel(config, services.redis);
   await durations.refresh();
-  const pollPolicy = defaultPollPolicy(config.fitroom.pollIntervalMs);
+  const pollPolicy = defaultPollPolicy(config.fitroom.pollIntervalMs, rateWindowMs / rateLimit);
   const admitter = new Admitter({
     admission,
     records: services.records,
@@ -280,7 +280,14 @@ function tryonDeps(
     admission: scheduling.admission,
     durations: scheduling.durations,
     pollPolicy: scheduling.pollPolicy,
-    utilization: (budgetKey) => scheduling.monitor.utilization(budgetKey),
+    pollPressure: (budgetKey, estimate, elapsedMs) =>
+      pollPressure(
+        scheduling.pollPolicy,
+        estimate,
+        scheduling.monitor.outlook(budgetKey),
+        elapsedMs,
+      ),
+    readBudget: () => scheduling.monitor.refresh(),
     onSlotReleased: () => scheduling.admitter.poke(),
     // Parked jobs are woken by the admitter; this is only the net under a lost wake-up.
     parkRecheckMs: Math.max(60_000, 5 * rateWindowMs),

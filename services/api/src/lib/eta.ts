@@ -179,7 +179,10 @@ export class EtaEstimator {
     const usableKeys = allPaused ? 1 : usages.length - paused.length;
     const delayMs = allPaused ? Math.min(...paused.map((u) => u.pausedMs)) : 0;
     const cap = keyCap(fitroom.rateLimit, fitroom.rateWindowMs);
-    const policy = defaultPollPolicy(fitroom.pollIntervalMs);
+    const policy = defaultPollPolicy(
+      fitroom.pollIntervalMs,
+      fitroom.rateWindowMs / fitroom.rateLimit,
+    );
     const taskMs = { normal: 0, hd: 0 };
     const taskQuantilesMs: Snapshot['taskQuantilesMs'] = { normal: undefined, hd: undefined };
     const freeRequests = usages

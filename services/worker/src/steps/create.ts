@@ -87,8 +87,15 @@ async function createTask(
   });
   await deps.operations.taskStarted(item.id, created.task_id);
   const estimate = deps.durations.estimate(item.hd_mode ? 'hd' : 'normal');
+  // The cached reading often predates this item's admission, when it still waited in line
+  // (saturated): its first poll would go at the high quantile. A failed read keeps the cached one.
+  await deps.readBudget().catch(() => undefined);
   return {
-    delayMs: firstPollDelayMs(deps.pollPolicy, estimate, deps.utilization(key.budgetKey)),
+    delayMs: firstPollDelayMs(
+      deps.pollPolicy,
+      estimate,
+      deps.pollPressure(key.budgetKey, estimate, 0),
+    ),
   };
 }
 

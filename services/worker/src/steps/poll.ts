@@ -130,15 +130,16 @@ function pollAgain(
       message: `FitRoom task ${data.taskId} was still ${task.status} ${Math.round(elapsedMs / 1000)} s after it was created`,
     });
   }
+  const estimate = deps.durations.estimate(taskMode(run));
   const plannedMs = nextPollDelayMs(
     deps.pollPolicy,
-    deps.durations.estimate(taskMode(run)),
+    estimate,
     {
       status: task.status,
       progress: task.status === 'PROCESSING' ? task.progress : 0,
       elapsedMs,
     },
-    deps.utilization(key.budgetKey),
+    deps.pollPressure(key.budgetKey, estimate, elapsedMs),
   );
   // An overdue task's gaps grow with its age: its last poll still comes when its time is up.
   const delayMs = Math.min(plannedMs, deps.taskTimeoutMs - elapsedMs + 1);

@@ -3,7 +3,13 @@ import type { ItemError, TryonJobData } from '@tryon/domain';
 import type { CreditBook, ItemRecord, Operations, Records } from '@tryon/records';
 import type { WebhookQueue } from '@tryon/queues';
 import type { Storage } from '@tryon/storage';
-import type { Admission, DurationModel, ParkedItem, PollPolicy } from '@tryon/scheduling';
+import type {
+  Admission,
+  DurationEstimate,
+  DurationModel,
+  ParkedItem,
+  PollPolicy,
+} from '@tryon/scheduling';
 import type { FitRoomPool, InputCheckFlights } from '@tryon/fitroom-gateway';
 import type { PrepareContext } from '../prepare.js';
 import type { ResultCache } from '../result-cache.js';
@@ -23,8 +29,10 @@ export interface TryonDeps {
   admission: Admission;
   durations: DurationModel;
   pollPolicy: PollPolicy;
-  /** How busy a key's budget is now, 0-1 (cached; see BudgetMonitor). */
-  utilization(budgetKey: string): number;
+  /** The pressure on a key's budget for polling, 0 idle .. 1 saturated (cached readings; see poll-pacing.ts). */
+  pollPressure(budgetKey: string, estimate: DurationEstimate, elapsedMs: number): number;
+  /** Reads the budget again now (the cached reading may be from before this item was admitted). */
+  readBudget(): Promise<void>;
   /** A slot was given back: admit the next item now rather than at the next tick. */
   onSlotReleased(): void;
   /** A parked job wakes up this often to look for its admission, should a promotion be lost. */
