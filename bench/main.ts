@@ -4,7 +4,7 @@
  * N workers, a fresh QUEUE_PREFIX and DATA_DIR) and cleans it up, even on errors and Ctrl-C.
  * Human output goes to stdout (progress to stderr); the last stdout line is one JSON object.
  *
- *   pnpm bench throughput [--workers 4] [--keys 1] [--hd] [--tasks N] [--time-scale 20] [--light]
+ *   pnpm bench throughput [--workers 4] [--keys 1] [--hd] [--tasks N] [--time-scale 20] [--light [--warmup 24]]
  *   pnpm bench fairness   [--a-items 1000] [--b-items 10]
  *   pnpm bench ingest     [--items 10000] [--rate 200] [--duration 15] [--drain]
  *   pnpm bench integrity  [--items 200] [--workers 4]

@@ -5,10 +5,13 @@
  * every key busy for about two real minutes, run to completion. `--light`: one one-item batch
  * at a time (submit, wait, repeat), to measure the lag from FitRoom completion to stored result
  * when the budget is not saturated (time scale 5 by default, where fixed overheads are not
- * magnified out of proportion).
+ * magnified out of proportion). Before the measured items, `--warmup` items run as one batch, as
+ * in the latency scenario: the lag measured is that of a service that has learned FitRoom's
+ * durations, not of its first few tasks on the configured defaults (`--warmup 0` measures those).
  */
 import { COMMON_FLAGS, parseFlags, UsageError } from '../lib/args.js';
-import { ApiClient, simStats, simTasks, type ItemView } from '../lib/client.js';
+import { ApiClient, simStats, simTasks, type ItemView, type TaskTimes } from '../lib/client.js';
+import type { SimStats } from '@tryon/fitroom-sim';
 import { budgetNumbers } from '../lib/metrics.js';
 import { fmt, type Reporter } from '../lib/report.js';
 import type { Stack } from '../lib/stack.js';
@@ -38,6 +41,13 @@ const FLAGS = {
     type: 'boolean',
     help: 'one item at a time, to measure lag without saturation (default time scale 5)',
   },
+  warmup: {
+    type: 'number',
+    help: 'with --light: items run as one batch first, not measured (default 24, as latency)',
+    min: 0,
+    max: 1_000,
+    integer: true,
+  },
 } as const;
 
 export interface ThroughputOptions {
@@ -45,6 +55,7 @@ export interface ThroughputOptions {
   tasks: number;
   hd: boolean;
   light: boolean;
+  warmup: number;
 }
 
 const TENANT = 'bench';
@@ -61,7 +72,7 @@ function resolve(args: readonly string[]): ThroughputOptions {
       '--tasks above 10000 needs --env MAX_BATCH_ITEMS=<n> (the api refuses it)',
     );
   }
-  return { common, tasks, hd: flags.hd, light };
+  return { common, tasks, hd: flags.hd, light, warmup: light ? (flags.warmup ?? 24) : 0 };
 }
 
 /** Saturation: one matrix batch, waited for. */
@@ -70,7 +81,7 @@ async function saturate(
   client: ApiClient,
   options: ThroughputOptions,
   reporter: Reporter,
-): Promise<{ items: ItemView[]; timedOut: boolean; durationMs: number; submitted: number }> {
+): Promise<Outcome> {
   const { common } = options;
   const matrix = await uploadMatrix(client, options.tasks, reporter);
   // Expected real time at the ceiling; the default timeout allows a service 4x slower.
@@ -125,22 +136,39 @@ async function light(
   client: ApiClient,
   options: ThroughputOptions,
   reporter: Reporter,
-): Promise<{ items: ItemView[]; timedOut: boolean; durationMs: number; submitted: number }> {
+): Promise<Outcome> {
   const { common } = options;
-  const matrix = await uploadMatrix(client, options.tasks, reporter);
+  // Distinct pairs for the warm-up too: a pair rendered before is served without FitRoom.
+  const matrix = await uploadMatrix(client, options.tasks + options.warmup, reporter);
+  const pair = (i: number) => ({
+    model: matrix.models[i % matrix.models.length] as string,
+    cloth: matrix.garments[Math.floor(i / matrix.models.length)] as string,
+    cloth_type: 'upper' as const,
+    hd_mode: options.hd,
+    external_id: `i${i}`,
+  });
   const taskMs = (options.hd ? 30_000 : 9_000) / common.timeScale;
   // Per item: 20 task durations and 10 s more is far beyond any sane service.
   const perItemTimeoutMs =
     common.timeoutS !== undefined ? common.timeoutS * 1000 : 20 * taskMs + 10_000;
+  let warmedUp: WarmedUp | undefined;
+  if (options.warmup > 0) {
+    reporter.progress(`warm-up batch of ${options.warmup} (not measured)`);
+    const items = Array.from({ length: options.warmup }, (_, w) => pair(options.tasks + w));
+    const { batch } = await client.submitBatch({ items });
+    const result = await client.waitForBatch(batch.id, {
+      timeoutMs: perItemTimeoutMs * options.warmup,
+      intervalMs: 50,
+      onTick: () => stack.assertAlive(),
+    });
+    if (result.timedOut) throw new Error('the warm-up batch did not finish');
+    warmedUp = { at: Date.now(), stats: await simStats(stack.simUrl) };
+  }
   const items: ItemView[] = [];
   const start = Date.now();
   let timedOut = false;
   for (let i = 0; i < options.tasks; i++) {
-    const model = matrix.models[i % matrix.models.length] as string;
-    const cloth = matrix.garments[Math.floor(i / matrix.models.length)] as string;
-    const { batch } = await client.submitBatch({
-      items: [{ model, cloth, cloth_type: 'upper', hd_mode: options.hd, external_id: `i${i}` }],
-    });
+    const { batch } = await client.submitBatch({ items: [pair(i)] });
     const result = await client.waitForBatch(batch.id, {
       timeoutMs: perItemTimeoutMs,
       intervalMs: 50,
@@ -154,7 +182,52 @@ async function light(
     }
     if ((i + 1) % 5 === 0) reporter.progress(`${i + 1}/${options.tasks} items done`);
   }
-  return { items, timedOut, durationMs: Date.now() - start, submitted: options.tasks };
+  return { items, timedOut, durationMs: Date.now() - start, submitted: options.tasks, warmedUp };
+}
+
+/** When the warm-up ended, and the simulator's counters then. */
+interface WarmedUp {
+  at: number;
+  stats: SimStats;
+}
+
+interface Outcome {
+  items: ItemView[];
+  timedOut: boolean;
+  durationMs: number;
+  submitted: number;
+  warmedUp?: WarmedUp;
+}
+
+/**
+ * The tasks and counters of the measured part: those after the warm-up. The peak in any window
+ * is the simulator's over the whole run (it keeps no history to take the warm-up out of).
+ */
+function afterWarmUp(
+  tasks: TaskTimes[],
+  stats: SimStats,
+  warmedUp: WarmedUp | undefined,
+): { tasks: TaskTimes[]; stats: SimStats } {
+  if (!warmedUp) return { tasks, stats };
+  const before = warmedUp.stats.keys;
+  const keys = Object.fromEntries(
+    Object.entries(stats.keys).map(([key, now]) => {
+      const then = before[key];
+      if (!then) return [key, now];
+      return [
+        key,
+        {
+          ...now,
+          total: now.total - then.total,
+          http_429: now.http_429 - then.http_429,
+          creates: now.creates - then.creates,
+          tasks_created: now.tasks_created - then.tasks_created,
+          polls: now.polls - then.polls,
+        },
+      ];
+    }),
+  );
+  return { tasks: tasks.filter((t) => t.created_ms >= warmedUp.at), stats: { ...stats, keys } };
 }
 
 async function run(options: ThroughputOptions, reporter: Reporter): Promise<JsonRecord> {
@@ -164,10 +237,11 @@ async function run(options: ThroughputOptions, reporter: Reporter): Promise<Json
     const outcome = options.light
       ? await light(stack, client, options, reporter)
       : await saturate(stack, client, options, reporter);
-    const [{ tasks, offsetMs }, stats] = await Promise.all([
+    const [{ tasks: allTasks, offsetMs }, allStats] = await Promise.all([
       simTasks(stack.simUrl),
       simStats(stack.simUrl),
     ]);
+    const { tasks, stats } = afterWarmUp(allTasks, allStats, outcome.warmedUp);
     reporter.progress(
       `${tasks.length} FitRoom tasks from the simulator; its clock is ${offsetMs.toFixed(1)} ms off ours (corrected)`,
     );
@@ -199,6 +273,7 @@ async function run(options: ThroughputOptions, reporter: Reporter): Promise<Json
       scenario: 'throughput',
       mode: options.light ? 'light' : 'saturation',
       tasks: outcome.submitted,
+      ...(options.light ? { warmup: options.warmup } : {}),
       keys: common.keys,
       time_scale: common.timeScale,
       tasks_per_min_per_key: numbers.tasks_per_min_per_key,
@@ -257,7 +332,8 @@ async function run(options: ThroughputOptions, reporter: Reporter): Promise<Json
         ['http 429', `${numbers.http_429}${fmt.target(targets.zero_429)}`],
         [
           'max in window',
-          `${numbers.max_in_window} (per key: ${numbers.max_in_window_per_key.join(', ')})`,
+          `${numbers.max_in_window} (per key: ${numbers.max_in_window_per_key.join(', ')})` +
+            (options.warmup > 0 ? ', warm-up included' : ''),
         ],
         [
           'lag p50 / p95',
