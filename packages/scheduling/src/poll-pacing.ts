@@ -24,6 +24,7 @@ import type { DurationDistribution } from './duration-distribution.js';
 import {
   distributionOf,
   firstPollDelayMs,
+  minGapAt,
   nextPollDelayMs,
   type DurationEstimate,
   type PollPolicy,
@@ -99,10 +100,6 @@ function waiting(elapsedMs: number) {
 
 const pressureSteps = (): number[] =>
   Array.from({ length: PRESSURE_STEPS + 1 }, (_, i) => i / PRESSURE_STEPS);
-
-/** The planner's shortest gap at a pressure (see poll-planner.ts). */
-const minGapAt = (policy: PollPolicy, p: number): number =>
-  policy.minGapIdleMs + (policy.minGapSaturatedMs - policy.minGapIdleMs) * p;
 
 /** The plans at pressure i / PRESSURE_STEPS, per learned table (its array) or normal. */
 const byTable = new WeakMap<readonly number[], PlannedPolls[]>();

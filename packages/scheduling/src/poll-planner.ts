@@ -96,11 +96,16 @@ interface Costs {
   maxGapMs: number;
 }
 
+/** The shortest gap between two polls of one task at pressure p. */
+export function minGapAt(policy: PollPolicy, p: number): number {
+  return policy.minGapIdleMs + (policy.minGapSaturatedMs - policy.minGapIdleMs) * p;
+}
+
 function costsAt(policy: PollPolicy, p: number): Costs {
   const ratio = policy.pollCostSaturatedMs / policy.pollCostIdleMs;
   return {
     pollCostMs: policy.pollCostIdleMs * ratio ** p,
-    minGapMs: policy.minGapIdleMs + (policy.minGapSaturatedMs - policy.minGapIdleMs) * p,
+    minGapMs: minGapAt(policy, p),
     maxGapMs: p >= 1 ? Infinity : policy.maxGapIdleMs / (1 - p),
   };
 }

@@ -5,26 +5,13 @@ import {
   expectedPollsPerTask,
   firstPollDelayMs,
   nextPollDelayMs,
-  normalQuantile,
   pollPressure,
-  QUANTILE_POINTS,
-  sampleQuantiles,
-  type DurationEstimate,
   type KeyOutlook,
 } from '../src/index.js';
+import { bimodal, lognormal } from './estimates.js';
 
 // FitRoom milliseconds at time scale 1: poll interval 2 s, 60 requests a minute (one per second).
 const policy = defaultPollPolicy(2_000, 1_000);
-
-/** Log-normal, median 9 s, sigma 0.6 (p99 about 36 s): its exact quantiles. */
-const lognormal: DurationEstimate = {
-  meanMs: 10_770,
-  sdMs: 7_100,
-  quantilesMs: Array.from({ length: QUANTILE_POINTS }, (_, i) => {
-    const q = Math.min(0.9995, Math.max(0.0005, i / (QUANTILE_POINTS - 1)));
-    return 9_000 * Math.exp(0.6 * normalQuantile(q));
-  }),
-};
 
 const outlook = (tasksInFlight: number, free: number, itemsWaiting = false): KeyOutlook => ({
   itemsWaiting,
@@ -75,14 +62,6 @@ describe('poll pressure', () => {
 
   it('is higher for a task deep in the tail: more polls left, fewer requests freed in its life', () => {
     // Bimodal: most tasks 8-10 s, one in ten 45 s. Two slow ones left, 20 requests free.
-    const bimodal: DurationEstimate = {
-      meanMs: 12_600,
-      sdMs: 11_000,
-      quantilesMs: sampleQuantiles([
-        ...Array.from({ length: 90 }, (_, i) => 8_000 + (i % 3) * 1_000),
-        ...Array.from({ length: 10 }, () => 45_000),
-      ]),
-    };
     const fresh = pollPressure(policy, bimodal, outlook(2, 20), 0);
     const slow = pollPressure(policy, bimodal, outlook(2, 20), 15_000);
     expect(slow).toBeGreaterThan(fresh);

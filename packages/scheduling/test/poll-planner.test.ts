@@ -4,11 +4,9 @@ import {
   distributionOf,
   firstPollDelayMs,
   nextPollDelayMs,
-  normalQuantile,
-  QUANTILE_POINTS,
-  sampleQuantiles,
   type DurationEstimate,
 } from '../src/index.js';
+import { bimodal, bimodalSamples, lognormal } from './estimates.js';
 
 // All in FitRoom milliseconds at time scale 1: poll interval 2 s.
 const policy = defaultPollPolicy(2_000);
@@ -17,26 +15,6 @@ const IDLE = 0;
 
 /** The simulator's default: 9 s, no learned table yet (a normal of the configured mean). */
 const tight: DurationEstimate = { meanMs: 9_000, sdMs: 500 };
-/** Most tasks 8-10 s, one in ten 45 s. */
-const bimodalSamples = [
-  ...Array.from({ length: 90 }, (_, i) => 8_000 + (i % 3) * 1_000),
-  ...Array.from({ length: 10 }, () => 45_000),
-];
-const bimodal: DurationEstimate = {
-  meanMs: 12_600,
-  sdMs: 11_000,
-  quantilesMs: sampleQuantiles(bimodalSamples),
-};
-/** Log-normal, median 9 s, sigma 0.6 (p99 about 36 s): its exact quantiles. */
-const lognormal: DurationEstimate = {
-  meanMs: 10_770,
-  sdMs: 7_100,
-  quantilesMs: Array.from({ length: QUANTILE_POINTS }, (_, i) => {
-    const q = Math.min(0.9995, Math.max(0.0005, i / (QUANTILE_POINTS - 1)));
-    return 9_000 * Math.exp(0.6 * normalQuantile(q));
-  }),
-};
-
 const waiting = (elapsedMs: number) => ({ status: 'CREATED' as const, progress: 0, elapsedMs });
 const at = (progress: number, elapsedMs: number) => ({
   status: 'PROCESSING' as const,

@@ -96,8 +96,6 @@ export class Admitter {
       normal: this.weight('normal'),
       hd: this.weight('hd'),
     });
-    // The polls these tasks plan must not see the line they just left as still waiting (saturated).
-    if (admitted.length > 0) await monitor.refresh();
     await this.wake(admitted);
   }
 
