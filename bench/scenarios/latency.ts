@@ -10,7 +10,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { COMMON_FLAGS, parseFlags, UsageError } from '../lib/args.js';
-import { ApiClient, simStats, simTasks, type ItemView } from '../lib/client.js';
+import { ApiClient, simStats, simTasks, type ItemView, type TaskTimes } from '../lib/client.js';
 import type { Reporter } from '../lib/report.js';
 import type { Stack } from '../lib/stack.js';
 import { percentile, round, type JsonRecord } from '../lib/stats.js';
@@ -194,6 +194,27 @@ async function waitForFreeWindow(stack: Stack, timeScale: number): Promise<void>
   throw new Error('the simulator kept receiving requests between batches');
 }
 
+/**
+ * Where the batch's last item spent the makespan, in FitRoom seconds: submit -> FitRoom's
+ * created_at (ingest, queue, admission, upload), created -> completed (the task itself),
+ * completed -> the poll that saw it (poll lag), seen -> stored (download, store, record); and
+ * the polls its task took.
+ */
+function lastItemPath(
+  { item, task }: { item: ItemView; task: TaskTimes },
+  submittedMs: number,
+  fitroomS: (realMs: number) => number,
+): JsonRecord {
+  const seen = task.seen_ms ?? task.completed_ms;
+  return {
+    to_create: round(fitroomS(task.created_ms - submittedMs), 2),
+    task: round(fitroomS(task.completed_ms - task.created_ms), 2),
+    to_seen: round(fitroomS(seen - task.completed_ms), 2),
+    to_store: round(fitroomS(Date.parse(item.completed_at ?? '') - seen), 2),
+    polls: task.polls,
+  };
+}
+
 async function measureCell(
   stack: Stack,
   client: ApiClient,
@@ -228,11 +249,20 @@ async function measureCell(
     longest,
     ...after.requestsPerKey.map((r, k) => windowFloorS(r - (before.requestsPerKey[k] ?? 0))),
   );
+  const last = mine.reduce<(typeof mine)[number] | undefined>(
+    (latest, entry) =>
+      latest &&
+      Date.parse(latest.item.completed_at ?? '') >= Date.parse(entry.item.completed_at ?? '')
+        ? latest
+        : entry,
+    undefined,
+  );
   const lags = mine.map(({ item, task }) =>
     fitroomS(Date.parse(item.completed_at ?? '') - task.completed_ms),
   );
   const completed = run.items.filter((i) => i.status === 'completed').length;
   return {
+    ...(last ? { last_item_s: lastItemPath(last, run.submittedMs, fitroomS) } : {}),
     items: n,
     completed,
     makespan_s: round(makespan, 2),
@@ -282,7 +312,8 @@ async function runCombination(
         reporter.progress(
           `${family}/${curve} x${size}: makespan ${String(cell.makespan_s)} s, bound ${String(cell.lower_bound_s)} s, ratio ${String(cell.ratio)}, ` +
             `floor of the requests spent ${String(cell.spent_floor_s)} s, ` +
-            `requests/task ${String(cell.requests_per_task)}, 429s ${String(cell.http_429)}, lag p95 ${String(cell.p95_lag_s)} s`,
+            `requests/task ${String(cell.requests_per_task)}, 429s ${String(cell.http_429)}, lag p95 ${String(cell.p95_lag_s)} s, ` +
+            `last item ${JSON.stringify(cell.last_item_s)}`,
         );
         cells.push(cell);
       }
