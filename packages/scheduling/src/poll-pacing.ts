@@ -16,16 +16,17 @@
  *   than spending it on the first tasks' idle polls and starving the last (a share of the window
  *   by its use alone does that) or polling every task once at its p99 (a share counting only
  *   what is promised does that);
- * - a task past the distribution's high quantile may live half its age again: it is polled at
- *   the shortest gap of the lowest pressure whose polls over that time fit, else after half its age;
+ * - a task past the distribution's high quantile may live half its age again: its share of what
+ *   is free within that time is spread evenly over it (at most once a shortest gap, at least
+ *   once in the whole of it);
  * - while items wait in line every request a poll takes delays a create: saturated.
  */
 import type { DurationDistribution } from './duration-distribution.js';
 import {
   distributionOf,
   firstPollDelayMs,
-  minGapAt,
   nextPollDelayMs,
+  overdueHorizonMs,
   type DurationEstimate,
   type PollPolicy,
 } from './poll-planner.js';
@@ -125,6 +126,19 @@ function plansFor(policy: PollPolicy, estimate: DurationEstimate, dist: Duration
 }
 
 /**
+ * The pressure whose overdue gap (see overdueGapMs) spreads `perTask` polls evenly over the
+ * task's horizon, so that it still has requests when the horizon ends, whether or not the window
+ * has given any back by then.
+ */
+function overduePressure(policy: PollPolicy, elapsedMs: number, perTask: number): number {
+  const shortest = policy.minGapIdleMs;
+  const horizon = overdueHorizonMs(policy, elapsedMs);
+  if (perTask * shortest >= horizon) return 0;
+  if (perTask <= 1 || horizon <= shortest) return 1;
+  return Math.log(horizon / perTask / shortest) / Math.log(horizon / shortest);
+}
+
+/**
  * The lowest pressure at which the tasks in flight can be polled within the key's budget, seen
  * from a task `elapsedMs` after its create (0 for its first poll): a task deep in a long tail has
  * more polls left than a new one, and only the requests freed within its remaining life help it.
@@ -137,23 +151,18 @@ export function pollPressure(
 ): number {
   if (outlook.itemsWaiting) return 1;
   const dist = distributionOf(estimate);
+  // Past the high quantile the distribution knows nothing: the task may live half its age again.
   const overdue = dist.cdf(elapsedMs) >= policy.highQuantile;
-  // Past the high quantile the distribution knows nothing: the task may live half its age again
-  // (what the planner waits on a saturated key), polled at the shortest gap of each pressure.
-  const horizonMs = Math.max(
-    policy.minGapSaturatedMs,
-    overdue
-      ? elapsedMs * policy.overdueGrowthSaturated
-      : dist.conditionalQuantile(policy.highQuantile, elapsedMs) - elapsedMs,
-  );
+  const horizonMs = overdue
+    ? overdueHorizonMs(policy, elapsedMs)
+    : Math.max(
+        policy.minGapSaturatedMs,
+        dist.conditionalQuantile(policy.highQuantile, elapsedMs) - elapsedMs,
+      );
   // A tenth held back: readings up to a refresh old, and the linear steps between pressures.
   const usable = PACING_SHARE * outlook.requestsWithin(horizonMs);
   const perTask = usable / Math.max(1, outlook.tasksInFlight);
-  if (overdue) {
-    // No steps between: just below 1 it is still polled at a short gap, at 1 after half its age.
-    const fits = pressureSteps().find((p) => p >= 1 || horizonMs / minGapAt(policy, p) <= perTask);
-    return fits ?? 1;
-  }
+  if (overdue) return overduePressure(policy, elapsedMs, perTask);
   const polls = plansFor(policy, estimate, dist).map((plan) => pollsLeft(plan, dist, elapsedMs));
   if (perTask >= polls[0]!) return 0;
   for (let i = 1; i <= PRESSURE_STEPS; i++) {

@@ -19,11 +19,13 @@
  * - In between, pollCost moves geometrically and the longest gap widens with the pressure.
  *
  * Whatever the costs, no poll is planned past the distribution's high quantile. A task that
- * outlives nearly every task seen so far is beyond what the distribution knows: it is polled
- * again at the shortest gap while the key has requests to spare, and after half its own age once
- * the key is saturated, so a task that hangs until its timeout costs a handful of polls there,
- * not one every poll interval (300 in FitRoom's 10 minutes). Not in between: a table learned
- * from a few dozen tasks ends early, and a small batch's last task must not sleep on it.
+ * outlives nearly every task seen so far is beyond what the distribution knows: it may live half
+ * its age again, and its share of the requests is spread evenly over that time (overdueGapMs):
+ * the shortest gap while the key has requests to spare, half its own age once the key is
+ * saturated, so a task that hangs until its timeout costs a handful of polls there, not one
+ * every poll interval (300 in FitRoom's 10 minutes). A table learned from a few dozen tasks ends
+ * early, so a small batch's last task is often overdue: spread, its polls last until the window
+ * gives requests back, where the shortest gap would spend them all and leave it waiting a window.
  * Progress is only a bounded hint: FitRoom's progress need not be linear in time (it may crawl
  * and then jump, or stall at 95), so an extrapolation from it may pull a poll earlier, never
  * before a conditional quantile of the duration, and never pushes one later.
@@ -53,7 +55,7 @@ export interface PollPolicy {
   pollCostSaturatedMs: number;
   /** No poll is planned later than this quantile of the duration. */
   highQuantile: number;
-  /** Beyond the high quantile, the gap as a share of the task's age when saturated (else the shortest gap). */
+  /** Beyond the high quantile, how much longer a task may live, as a share of its age (see overdueGapMs). */
   overdueGrowthSaturated: number;
   /** A progress extrapolation may pull a poll earlier, but not before this conditional quantile (idle, saturated). */
   hintFloorIdleQ: number;
@@ -97,7 +99,7 @@ interface Costs {
 }
 
 /** The shortest gap between two polls of one task at pressure p. */
-export function minGapAt(policy: PollPolicy, p: number): number {
+function minGapAt(policy: PollPolicy, p: number): number {
   return policy.minGapIdleMs + (policy.minGapSaturatedMs - policy.minGapIdleMs) * p;
 }
 
@@ -108,6 +110,23 @@ function costsAt(policy: PollPolicy, p: number): Costs {
     minGapMs: minGapAt(policy, p),
     maxGapMs: p >= 1 ? Infinity : policy.maxGapIdleMs / (1 - p),
   };
+}
+
+/**
+ * The gap before the next poll of an overdue task (past the high quantile) at pressure p: from
+ * the shortest idle gap at 0 to the whole horizon (half its age) at 1, geometric in between, so
+ * that poll-pacing.ts can pick the pressure whose gaps spread the task's share of the requests
+ * over its horizon.
+ */
+export function overdueGapMs(policy: PollPolicy, elapsedMs: number, p: number): number {
+  const shortest = policy.minGapIdleMs;
+  const horizon = overdueHorizonMs(policy, elapsedMs);
+  return shortest * (horizon / shortest) ** Math.min(1, Math.max(0, p));
+}
+
+/** How much longer an overdue task may live: a share of its age, at least the shortest gap. */
+export function overdueHorizonMs(policy: PollPolicy, elapsedMs: number): number {
+  return Math.max(policy.minGapIdleMs, elapsedMs * policy.overdueGrowthSaturated);
 }
 
 /** Cells of the dynamic program: equal shares of the remaining probability up to the high quantile. */
@@ -193,20 +212,14 @@ export function nextPollDelayMs(
   const dist = distributionOf(estimate);
   const { progress, elapsedMs } = observation;
   const overdue = dist.cdf(elapsedMs) >= policy.highQuantile;
-  let at = overdue
-    ? elapsedMs + (p >= 1 ? elapsedMs * policy.overdueGrowthSaturated : 0)
-    : plannedPollAt(dist, elapsedMs, costs, policy.highQuantile);
   // An overdue task's progress says nothing its age does not: a stalled 95 % would poll it at the
-  // shortest gap. While a burst's free requests are rationed (0 < p < 1, see poll-pacing.ts) the
-  // plan's polls are all a task gets: a hint that added some would spend the last tasks' share.
+  // shortest gap.
+  if (overdue) return Math.round(overdueGapMs(policy, elapsedMs, p));
+  let at = plannedPollAt(dist, elapsedMs, costs, policy.highQuantile);
+  // While a burst's free requests are rationed (0 < p < 1, see poll-pacing.ts) the plan's polls
+  // are all a task gets: a hint that added some would spend the last tasks' share.
   const rationed = p > 0 && p < 1;
-  if (
-    !overdue &&
-    !rationed &&
-    observation.status === 'PROCESSING' &&
-    progress > 0 &&
-    progress < 100
-  ) {
+  if (!rationed && observation.status === 'PROCESSING' && progress > 0 && progress < 100) {
     // Progress counts from the start of processing, not from our create: the extrapolation errs late.
     const extrapolated = elapsedMs + (elapsedMs * (100 - progress)) / progress;
     const floorQ = policy.hintFloorIdleQ + (policy.hintFloorSaturatedQ - policy.hintFloorIdleQ) * p;

@@ -13,6 +13,8 @@ import { bimodal, lognormal } from './estimates.js';
 // FitRoom milliseconds at time scale 1: poll interval 2 s, 60 requests a minute (one per second).
 const policy = defaultPollPolicy(2_000, 1_000);
 
+const waiting = (elapsedMs: number) => ({ status: 'CREATED' as const, progress: 0, elapsedMs });
+
 const outlook = (tasksInFlight: number, free: number, itemsWaiting = false): KeyOutlook => ({
   itemsWaiting,
   tasksInFlight,
@@ -73,13 +75,40 @@ describe('poll pressure', () => {
   it('spreads what is free over an overdue task: half its age again, at most once a gap', () => {
     const p99 = distributionOf(lognormal).quantile(0.99);
     const elapsed = p99 + 10_000;
+    const horizon = elapsed / 2;
     // Half its age again at the shortest idle gap (1 s) fits: idle.
     expect(pollPressure(policy, lognormal, outlook(1, 60), elapsed)).toBe(0);
-    // Two requests cannot: a poll after half its age.
-    expect(pollPressure(policy, lognormal, outlook(1, 2), elapsed)).toBe(1);
-    const between = pollPressure(policy, lognormal, outlook(1, 20), elapsed);
-    expect(between).toBeGreaterThan(0);
-    expect(between).toBeLessThan(1);
+    // Nothing free, or less than one poll's share: one poll after half its age.
+    expect(pollPressure(policy, lognormal, outlook(1, 0), elapsed)).toBe(1);
+    expect(pollPressure(policy, lognormal, outlook(2, 2), elapsed)).toBe(1);
+    // In between, its share (a tenth held back) at even gaps over the horizon.
+    for (const [tasks, free] of [
+      [1, 10],
+      [1, 4],
+      [3, 20],
+    ] as const) {
+      const p = pollPressure(policy, lognormal, outlook(tasks, free), elapsed);
+      const gap = nextPollDelayMs(policy, lognormal, waiting(elapsed), p);
+      expect(horizon / gap).toBeCloseTo((0.9 * free) / tasks, 1);
+    }
+  });
+
+  it('never leaves an overdue task without a request before the window gives one back', () => {
+    // A small batch's last task outlives the learned p99 with 6 requests left in the window,
+    // and none comes back for 40 s: each poll spreads what is left, so it is polled at least
+    // once per half its age until then, and still has a request when they come back.
+    const p99 = distributionOf(lognormal).quantile(0.99);
+    let elapsed = p99;
+    let free = 6;
+    const refillAt = p99 + 40_000;
+    while (elapsed < refillAt) {
+      expect(free).toBeGreaterThan(0);
+      const p = pollPressure(policy, lognormal, outlook(1, free), elapsed);
+      const gap = nextPollDelayMs(policy, lognormal, waiting(elapsed), p);
+      expect(gap).toBeLessThanOrEqual(Math.max(1_000, Math.ceil(elapsed / 2)));
+      elapsed += gap;
+      free -= 1;
+    }
   });
 
   it('looks as far ahead as what is left of the task: its conditional high quantile', () => {

@@ -78,9 +78,16 @@ describe('next poll', () => {
   it('polls a task that outlives the high quantile at the shortest gap while the key has room', () => {
     expect(nextPollDelayMs(policy, lognormal, waiting(60_000), IDLE)).toBe(250);
     expect(nextPollDelayMs(policy, tight, waiting(12_000), IDLE)).toBe(250);
-    for (const u of [0.6, 0.7, 0.8]) {
-      expect(nextPollDelayMs(policy, lognormal, waiting(60_000), u)).toBeLessThanOrEqual(2_000);
-    }
+  });
+
+  it('widens the gaps of an overdue task with the pressure, up to half its age', () => {
+    const gaps = [0, 0.25, 0.5, 0.75, 1].map((u) =>
+      nextPollDelayMs(policy, lognormal, waiting(60_000), u),
+    );
+    expect(gaps).toEqual([...gaps].sort((a, b) => a - b));
+    expect(gaps[0]).toBe(250);
+    expect(gaps[2]).toBeGreaterThan(2_000);
+    expect(gaps.at(-1)).toBe(30_000);
   });
 
   it('waits half its age again before polling an overdue task on a saturated key', () => {
