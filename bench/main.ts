@@ -14,6 +14,7 @@
 import { availableParallelism } from 'node:os';
 import { usage, UsageError } from './lib/args.js';
 import { cleanUpOnSignals, interrupted, runCleanups } from './lib/cleanup.js';
+import { ClockWatch } from './lib/clock-watch.js';
 import { Reporter } from './lib/report.js';
 import { summarizeRuns, type JsonRecord } from './lib/stats.js';
 import type { CommonOptions, Scenario } from './scenarios/common.js';
@@ -73,8 +74,17 @@ async function main(argv: string[]): Promise<number> {
   const total = options.common.runs;
   for (let i = 0; i < total; i++) {
     if (total > 1) reporter.progress(`run ${i + 1} of ${total}`);
+    const clock = new ClockWatch();
+    const result = await scenario.run(options, reporter);
+    const clockStepsMs = clock.stop();
+    if (clockStepsMs > 0) {
+      reporter.progress(
+        `the wall clock stepped by ${clockStepsMs} ms during this run: the budget (Redis TIME) and the simulator (monotonic) disagreed, so 429s may come from that`,
+      );
+    }
     const record = {
-      ...(await scenario.run(options, reporter)),
+      ...result,
+      wall_clock_steps_ms: clockStepsMs,
       machine_cpus: availableParallelism(),
       ...(total > 1 && { run: i + 1 }),
     };
