@@ -16,6 +16,7 @@
  *   than spending it on the first tasks' idle polls and starving the last (a share of the window
  *   by its use alone does that) or polling every task once at its p99 (a share counting only
  *   what is promised does that);
+ * - a few requests are left out of those plans for the tasks that outlive the high quantile;
  * - a task past the distribution's high quantile may live half its age again: its share of what
  *   is free within that time is spread evenly over it (at most once a shortest gap, at least
  *   once in the whole of it);
@@ -44,6 +45,13 @@ export interface KeyOutlook {
 const PRESSURE_STEPS = 10;
 /** The share of the free requests the pacing plans with. */
 const PACING_SHARE = 0.9;
+/**
+ * Requests the plans of tasks within their known durations leave to those that outlive them: a
+ * burst's last task is often past the learned p99 (a table of a few dozen tasks ends early), and
+ * a batch's makespan is that task's end plus its poll lag. Without them the burst's free window
+ * goes to the tasks that end early and the last one waits for the window to give requests back.
+ */
+const TAIL_RESERVE = 6;
 /** Polls simulated along one task's plan before the rest is taken as negligible. */
 const MAX_PLANNED_POLLS = 400;
 
@@ -160,8 +168,8 @@ export function pollPressure(
         dist.conditionalQuantile(policy.highQuantile, elapsedMs) - elapsedMs,
       );
   // A tenth held back: readings up to a refresh old, and the linear steps between pressures.
-  const usable = PACING_SHARE * outlook.requestsWithin(horizonMs);
-  const perTask = usable / Math.max(1, outlook.tasksInFlight);
+  const usable = PACING_SHARE * outlook.requestsWithin(horizonMs) - (overdue ? 0 : TAIL_RESERVE);
+  const perTask = Math.max(0, usable) / Math.max(1, outlook.tasksInFlight);
   if (overdue) return overduePressure(policy, elapsedMs, perTask);
   const polls = plansFor(policy, estimate, dist).map((plan) => pollsLeft(plan, dist, elapsedMs));
   if (perTask >= polls[0]!) return 0;

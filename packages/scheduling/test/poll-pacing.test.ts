@@ -54,6 +54,19 @@ describe('poll pressure', () => {
     }
   });
 
+  it('leaves a few requests of a free window to the tasks that will outlive the p99', () => {
+    for (const [tasks, free] of [
+      [12, 48],
+      [6, 30],
+    ] as const) {
+      const p = pollPressure(policy, lognormal, outlook(tasks, free));
+      const planned = tasks * expectedPollsPerTask(policy, lognormal, p);
+      expect(planned).toBeLessThanOrEqual(0.9 * free - 6 + 0.1 * tasks);
+    }
+    // What is left once the reserve is out is not shared: one poll, at the p99.
+    expect(pollPressure(policy, lognormal, outlook(1, 7))).toBe(1);
+  });
+
   it('rises as the free requests fall, and is saturated when they cannot poll each task once', () => {
     const pressures = [60, 48, 36, 24, 12].map((free) =>
       pollPressure(policy, lognormal, outlook(12, free)),
