@@ -179,14 +179,19 @@ function plannedPollAt(
   return g[choice[0]!]!;
 }
 
-/** Milliseconds from the create answer to the first poll. */
+/**
+ * Milliseconds from the create answer to the first poll. While items wait in line (pressure 1)
+ * it goes where every task seen so far was done: a poll that misses is a create not made, and
+ * when a batch's 2N requests fill whole windows one request more costs a whole window.
+ */
 export function firstPollDelayMs(
   policy: PollPolicy,
   estimate: DurationEstimate,
   pressure: number,
 ): number {
-  const costs = costsAt(policy, Math.min(1, Math.max(0, pressure)));
   const dist = distributionOf(estimate);
+  if (pressure >= 1) return Math.round(dist.quantile(1));
+  const costs = costsAt(policy, Math.max(0, pressure));
   const at = plannedPollAt(dist, 0, { ...costs, minGapMs: 0 }, policy.highQuantile);
   // The longest gap counts from where the earliest tasks end.
   return Math.max(0, Math.round(Math.min(at, dist.quantile(0.01) + costs.maxGapMs)));

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   defaultPollPolicy,
   distributionOf,
+  expectedPollsPerTask,
   firstPollDelayMs,
   nextPollDelayMs,
   type DurationEstimate,
@@ -34,15 +35,22 @@ function pollsFor(estimate: DurationEstimate, taskMs: number, pressure: number):
 }
 
 describe('first poll', () => {
-  it('goes where nearly every task is done when the budget is saturated', () => {
-    // A tight distribution: its 99th percentile, 9 s + 2.33 sd.
-    expect(firstPollDelayMs(policy, tight, SATURATED)).toBe(10_163);
-    // Two modes: the end of the fast one, not somewhere inside the slow one.
-    expect(firstPollDelayMs(policy, bimodal, SATURATED)).toBe(10_000);
-    // A long tail: past its p90 (19.4 s), so that about one task in twenty needs a second poll,
-    // well short of the p99 (36 s).
-    const first = firstPollDelayMs(policy, lognormal, SATURATED);
-    expect(first).toBeGreaterThan(20_000);
+  it('goes where every task seen so far was done while items wait in line', () => {
+    // A tight distribution (normal, no table yet): its 99.9th percentile, 9 s + 3.09 sd.
+    expect(firstPollDelayMs(policy, tight, SATURATED)).toBe(10_545);
+    // Two modes: the end of the slow one, so that no task needs a second poll.
+    expect(firstPollDelayMs(policy, bimodal, SATURATED)).toBe(45_000);
+    // A long tail: its longest.
+    const longest = distributionOf(lognormal).quantile(1);
+    expect(firstPollDelayMs(policy, lognormal, SATURATED)).toBe(Math.round(longest));
+    expect(expectedPollsPerTask(policy, lognormal, SATURATED)).toBeLessThan(1.01);
+  });
+
+  it('trades polls against lag just below saturation: the end of the fast mode, a long tail past its p90', () => {
+    const nearly = 0.95;
+    expect(firstPollDelayMs(policy, bimodal, nearly)).toBe(10_000);
+    const first = firstPollDelayMs(policy, lognormal, nearly);
+    expect(first).toBeGreaterThan(18_000);
     expect(first).toBeLessThan(30_000);
   });
 
