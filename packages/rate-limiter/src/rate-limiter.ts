@@ -28,6 +28,40 @@ export interface RateLimiterOptions {
    * checks images, within the same budget.
    */
   pauseIgnored?: string;
+  /** Told when Redis's clock stepped forward and a key's slots were moved later (pino fits). */
+  logger?: { warn(details: object, message: string): void };
+  /** This process's monotonic clock in ms (tests pretend Redis's clock stepped with it). */
+  monotonicNow?: () => number;
+}
+
+/** A step of Redis's clock smaller than this is not told apart from a slow round trip. */
+export const CLOCK_STEP_TOLERANCE_MS = 250;
+
+/**
+ * Where Redis's TIME should read now, from this process's monotonic clock: their offset is
+ * learned from every acquire's answer as the largest seen (an answer that was slow to arrive
+ * only makes it smaller), and follows a step back once three answers in a row say so.
+ */
+class RedisClock {
+  private offset: number | undefined;
+  private lowInARow = 0;
+
+  constructor(private readonly monotonicNow: () => number) {}
+
+  expectedNow(): number {
+    return this.offset === undefined ? 0 : this.offset + this.monotonicNow();
+  }
+
+  observe(redisNow: number): void {
+    const sample = redisNow - this.monotonicNow();
+    if (this.offset === undefined || sample >= this.offset) {
+      this.offset = sample;
+      this.lowInARow = 0;
+    } else if (sample < this.offset - CLOCK_STEP_TOLERANCE_MS && ++this.lowInARow >= 3) {
+      this.offset = sample;
+      this.lowInARow = 0;
+    }
+  }
 }
 
 export interface Token {
@@ -84,6 +118,8 @@ export class RateLimiter {
   private readonly holdMs: number;
   private readonly maxWaitStepMs: number;
   private readonly pauseIgnored: string | undefined;
+  private readonly logger: RateLimiterOptions['logger'];
+  private readonly redisClock: RedisClock;
 
   constructor(options: RateLimiterOptions) {
     this.redis = options.redis;
@@ -93,6 +129,8 @@ export class RateLimiter {
     this.holdMs = options.windowMs + options.requestTimeoutMs;
     this.maxWaitStepMs = options.maxWaitStepMs ?? 250;
     this.pauseIgnored = options.pauseIgnored;
+    this.logger = options.logger;
+    this.redisClock = new RedisClock(options.monotonicNow ?? (() => performance.now()));
   }
 
   private slotsKey(budgetKey: string): string {
@@ -108,16 +146,30 @@ export class RateLimiter {
     budgetKey: string,
   ): Promise<{ token: Token } | { token: null; waitMs: number; paused: boolean }> {
     const id = randomUUID();
-    const [granted, waitMs, paused, now] = await acquireSlot(
+    const [granted, waitMs, paused, now, movedMs] = await acquireSlot(
       this.redis,
-      { slots: this.slotsKey(budgetKey), pause: this.pauseKey(budgetKey) },
+      {
+        slots: this.slotsKey(budgetKey),
+        pause: this.pauseKey(budgetKey),
+        clockStep: this.keys.budgetClockStep(budgetKey),
+      },
       {
         limit: this.limit,
         holdMs: this.holdMs,
         tokenId: id,
         ...(this.pauseIgnored !== undefined && { pauseIgnored: this.pauseIgnored }),
+        expectedNow: this.redisClock.expectedNow(),
+        toleranceMs: CLOCK_STEP_TOLERANCE_MS,
+        stepMemoryMs: 10 * this.windowMs,
       },
     );
+    this.redisClock.observe(now);
+    if (movedMs > 0) {
+      this.logger?.warn(
+        { budgetKey, movedMs },
+        "Redis's clock stepped forward: the key's budget slots were moved later by as much",
+      );
+    }
     if (granted === 1) return { token: { budgetKey, id, grantedAt: now } };
     return { token: null, waitMs: Math.max(1, waitMs), paused: paused === 1 };
   }

@@ -7,6 +7,7 @@ import {
   KEY_REFUSED_PAUSE_MS,
   RateLimiter,
   budgetKeyFor,
+  type RateLimiterOptions,
   type Token,
 } from '../src/index.js';
 
@@ -26,21 +27,21 @@ afterAll(() => {
 });
 
 function limiter(
-  overrides: {
-    limit?: number;
-    windowMs?: number;
-    requestTimeoutMs?: number;
-    pauseIgnored?: string;
-  } = {},
+  overrides: Partial<
+    Pick<
+      RateLimiterOptions,
+      'limit' | 'windowMs' | 'requestTimeoutMs' | 'pauseIgnored' | 'logger' | 'monotonicNow'
+    >
+  > = {},
 ) {
   return new RateLimiter({
     redis: connect(),
     prefix,
-    limit: overrides.limit ?? 5,
-    windowMs: overrides.windowMs ?? 300,
-    requestTimeoutMs: overrides.requestTimeoutMs ?? 5_000,
+    limit: 5,
+    windowMs: 300,
+    requestTimeoutMs: 5_000,
     maxWaitStepMs: 20,
-    ...(overrides.pauseIgnored !== undefined && { pauseIgnored: overrides.pauseIgnored }),
+    ...overrides,
   });
 }
 
@@ -120,6 +121,41 @@ describe('RateLimiter', () => {
     await sleep(120);
     expect(await budget.holdFromNow(first.token)).toBe(true);
     expect((await budget.usage(key)).inFlight).toBe(1);
+  });
+
+  it('moves every slot later when the Redis clock steps forward, once for all processes', async () => {
+    // Each "process" reads its own monotonic clock; setting it back 5 s is, to the limiter, Redis's
+    // wall clock stepping 5 s forward (as NTP or a resumed VM does): without the move, every
+    // slot would free 5 s early while FitRoom still counts its request.
+    let lag = 0;
+    const monotonicNow = () => performance.now() - lag;
+    const steps: number[] = [];
+    const logger = {
+      warn: (details: object) => steps.push((details as { movedMs: number }).movedMs),
+    };
+    const [one, other] = [1, 2].map(() =>
+      limiter({ limit: 2, windowMs: 1_000, monotonicNow, logger }),
+    );
+    const key = uniqueId('k');
+    for (const budget of [one!, other!]) {
+      const attempt = await budget.tryAcquire(key);
+      if (!attempt.token) throw new Error('token refused');
+      await budget.release(attempt.token);
+    }
+    const before = await one!.tryAcquire(key);
+    expect(before.token === null && before.waitMs).toBeLessThanOrEqual(1_000);
+    lag = 5_000;
+    const after = await one!.tryAcquire(key);
+    expect(after.token === null && after.waitMs).toBeGreaterThan(5_000);
+    expect(steps).toHaveLength(1);
+    expect(steps[0]).toBeGreaterThanOrEqual(5_000 - 250);
+    // The other process sees the same step: the slots are not moved twice.
+    const seenByOther = await other!.tryAcquire(key);
+    expect(seenByOther.token === null && seenByOther.waitMs).toBeLessThanOrEqual(6_000);
+    expect(steps).toHaveLength(1);
+    // Learned: the next answers agree with the stepped clock.
+    await one!.tryAcquire(key);
+    expect(steps).toHaveLength(1);
   });
 
   it('never lets more than the limit start in any rolling window across processes', async () => {

@@ -85,6 +85,8 @@ export class RedisKeys {
   // The FitRoom budget (@tryon/rate-limiter), and the api's per-tenant limit built on it.
   budgetSlots = (budgetKey: string) => `${this.prefix}:budget:${budgetKey}:slots`;
   budgetPause = (budgetKey: string) => `${this.prefix}:budget:${budgetKey}:paused`;
+  /** The last forward step of Redis's clock the key's slots were moved by (rate-limiter acquire). */
+  budgetClockStep = (budgetKey: string) => `${this.prefix}:budget:${budgetKey}:clock-step`;
   /** FitRoom credits of a key (hash spent, possibly_spent), kept by @tryon/records' CreditBook. */
   budgetCredits = (budgetKey: string) => `${this.prefix}:budget:${budgetKey}:credits`;
   /** The namespace of the api's per-tenant request limiter (a RateLimiter of its own). */

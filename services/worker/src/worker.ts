@@ -159,6 +159,7 @@ async function connectServices(config: Config, logger: Logger) {
     windowMs: config.fitroom.rateWindowMs,
     requestTimeoutMs: config.fitroom.timeoutMs,
     maxWaitStepMs: Math.max(5, Math.min(250, config.fitroom.rateWindowMs / 100)),
+    logger,
   });
   const pool = new FitRoomPool({
     baseUrl: config.fitroom.baseUrl,

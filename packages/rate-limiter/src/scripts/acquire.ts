@@ -13,18 +13,44 @@ import { defineScript } from '@tryon/redis';
  * counts, hence never overflow its rolling window. A request that waits after its take (the
  * create gate) restarts its hold when it is sent (hold-from-now.ts), so the bound holds from the
  * send, however long the wait.
+ *
+ * The slots' free times are read against Redis's TIME, a wall clock: if it steps forward (an NTP
+ * correction, a resumed VM), every slot would free early by the step while FitRoom, whose window
+ * runs on its own clock, still counts them, and a burst would get 429s. The caller passes the
+ * time it expects TIME to read (its monotonic clock plus the offset it learned); when TIME is
+ * ahead by more than a tolerance, every slot is moved later by the difference, once per step
+ * (the step is remembered for a while, so that other processes noticing it do not move them again).
  */
 
 /**
- * KEYS: slots, pause. ARGV: limit, holdMs, tokenId, a pause reason that does not stop this
- * request ('' for none). Returns [granted, waitMs, paused, now].
+ * KEYS: slots, pause, clock step. ARGV: limit, holdMs, tokenId, a pause reason that does not stop
+ * this request ('' for none), the TIME expected in ms (0: unknown), the tolerance in ms, how
+ * long a step is remembered in ms. Returns [granted, waitMs, paused, now, slots moved by ms].
  */
 const LUA = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local expected = tonumber(ARGV[5])
+local tolerance = tonumber(ARGV[6])
+local moved = 0
+if expected > 0 and now - expected > tolerance then
+  local step = now - expected
+  local last = redis.call('GET', KEYS[3])
+  if not last or math.abs(tonumber(last) - step) > tolerance then
+    local slots = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+    for i = 1, #slots, 2 do
+      redis.call('ZADD', KEYS[1], tonumber(slots[i + 1]) + step, slots[i])
+    end
+    if #slots > 0 then
+      redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]) + step)
+    end
+    redis.call('SET', KEYS[3], step, 'PX', ARGV[7])
+    moved = step
+  end
+end
 local pausedFor = redis.call('PTTL', KEYS[2])
 if pausedFor > 0 and (ARGV[4] == '' or redis.call('GET', KEYS[2]) ~= ARGV[4]) then
-  return {0, pausedFor, 1, now}
+  return {0, pausedFor, 1, now, moved}
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local limit = tonumber(ARGV[1])
@@ -32,28 +58,51 @@ local holdMs = tonumber(ARGV[2])
 if redis.call('ZCARD', KEYS[1]) < limit then
   redis.call('ZADD', KEYS[1], now + holdMs, ARGV[3])
   redis.call('PEXPIRE', KEYS[1], holdMs)
-  return {1, 0, 0, now}
+  return {1, 0, 0, now, moved}
 end
 local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return {0, tonumber(first[2]) - now, 0, now}
+return {0, tonumber(first[2]) - now, 0, now, moved}
 `;
 
-export type AcquireReply = [granted: number, waitMs: number, paused: number, now: number];
+export type AcquireReply = [
+  granted: number,
+  waitMs: number,
+  paused: number,
+  now: number,
+  movedMs: number,
+];
 
 export const acquireScript = defineScript<AcquireReply>({
   name: 'rateLimiterAcquire',
-  numberOfKeys: 2,
+  numberOfKeys: 3,
   lua: LUA,
 });
 
 export function acquireSlot(
   redis: Redis,
-  keys: { slots: string; pause: string },
-  args: { limit: number; holdMs: number; tokenId: string; pauseIgnored?: string },
+  keys: { slots: string; pause: string; clockStep: string },
+  args: {
+    limit: number;
+    holdMs: number;
+    tokenId: string;
+    pauseIgnored?: string;
+    /** What TIME should read now, in ms; 0 when not known yet. */
+    expectedNow?: number;
+    toleranceMs?: number;
+    stepMemoryMs?: number;
+  },
 ): Promise<AcquireReply> {
   return acquireScript.run(
     redis,
-    [keys.slots, keys.pause],
-    [args.limit, args.holdMs, args.tokenId, args.pauseIgnored ?? ''],
+    [keys.slots, keys.pause, keys.clockStep],
+    [
+      args.limit,
+      args.holdMs,
+      args.tokenId,
+      args.pauseIgnored ?? '',
+      Math.floor(args.expectedNow ?? 0),
+      args.toleranceMs ?? 0,
+      args.stepMemoryMs ?? 1,
+    ],
   );
 }

@@ -82,6 +82,7 @@ export class InputChecker {
       windowMs: options.rateWindowMs,
       requestTimeoutMs: options.timeoutMs,
       pauseIgnored: CREDIT_PAUSE,
+      logger: options.log,
     });
     this.keys = options.apiKeys.map((apiKey) =>
       budgetedKey({
