@@ -37,6 +37,8 @@ export interface KeyOutlook {
   itemsWaiting: boolean;
   /** Tasks admitted to the key and not finished (the caller's among them). */
   tasksInFlight: number;
+  /** Requests the key allows in one window. */
+  limit: number;
   /** Requests the key can start within `horizonMs` from now: free now, or leaving the window by then. */
   requestsWithin(horizonMs: number): number;
 }
@@ -46,12 +48,13 @@ const PRESSURE_STEPS = 10;
 /** The share of the free requests the pacing plans with. */
 const PACING_SHARE = 0.9;
 /**
- * Requests the plans of tasks within their known durations leave to those that outlive them: a
- * burst's last task is often past the learned p99 (a table of a few dozen tasks ends early), and
- * a batch's makespan is that task's end plus its poll lag. Without them the burst's free window
- * goes to the tasks that end early and the last one waits for the window to give requests back.
+ * The share of a window's requests the plans of tasks within their known durations leave to
+ * those that outlive them (6 at 60 a minute): a burst's last task is often past the learned p99
+ * (a table of a few dozen tasks ends early), and a batch's makespan is that task's end plus its
+ * poll lag. Without them the burst's free window goes to the tasks that end early and the last
+ * one waits for the window to give requests back.
  */
-const TAIL_RESERVE = 6;
+const TAIL_RESERVE_SHARE = 0.1;
 /** Polls simulated along one task's plan before the rest is taken as negligible. */
 const MAX_PLANNED_POLLS = 400;
 
@@ -168,7 +171,8 @@ export function pollPressure(
         dist.conditionalQuantile(policy.highQuantile, elapsedMs) - elapsedMs,
       );
   // A tenth held back: readings up to a refresh old, and the linear steps between pressures.
-  const usable = PACING_SHARE * outlook.requestsWithin(horizonMs) - (overdue ? 0 : TAIL_RESERVE);
+  const reserve = overdue ? 0 : TAIL_RESERVE_SHARE * outlook.limit;
+  const usable = PACING_SHARE * outlook.requestsWithin(horizonMs) - reserve;
   const perTask = Math.max(0, usable) / Math.max(1, outlook.tasksInFlight);
   if (overdue) return overduePressure(policy, elapsedMs, perTask);
   const polls = plansFor(policy, estimate, dist).map((plan) => pollsLeft(plan, dist, elapsedMs));

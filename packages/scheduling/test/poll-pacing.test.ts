@@ -18,6 +18,7 @@ const waiting = (elapsedMs: number) => ({ status: 'CREATED' as const, progress: 
 const outlook = (tasksInFlight: number, free: number, itemsWaiting = false): KeyOutlook => ({
   itemsWaiting,
   tasksInFlight,
+  limit: 60,
   requestsWithin: () => free,
 });
 
@@ -129,6 +130,7 @@ describe('poll pressure', () => {
     pollPressure(policy, lognormal, {
       itemsWaiting: false,
       tasksInFlight: 1,
+      limit: 60,
       requestsWithin: (horizonMs) => {
         horizons.push(horizonMs);
         return 60;
@@ -140,7 +142,12 @@ describe('poll pressure', () => {
     pollPressure(
       policy,
       lognormal,
-      { itemsWaiting: false, tasksInFlight: 1, requestsWithin: (h) => (horizons.push(h), 60) },
+      {
+        itemsWaiting: false,
+        tasksInFlight: 1,
+        limit: 60,
+        requestsWithin: (h) => (horizons.push(h), 60),
+      },
       20_000,
     );
     expect(horizons).toEqual([dist.conditionalQuantile(policy.highQuantile, 20_000) - 20_000]);

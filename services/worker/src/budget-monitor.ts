@@ -79,10 +79,11 @@ export class BudgetMonitor {
    */
   outlook(budgetKey: string): KeyOutlook {
     const state = this.states.get(budgetKey);
-    if (!state) return { itemsWaiting: true, tasksInFlight: 1, requestsWithin: () => 0 };
+    if (!state) return { itemsWaiting: true, tasksInFlight: 1, limit: 0, requestsWithin: () => 0 };
     return {
       itemsWaiting: this.itemsWaiting > 0,
       tasksInFlight: state.tasksInFlight,
+      limit: state.limit,
       requestsWithin(horizonMs) {
         const until = horizonMs + state.readAt - Date.now();
         const freed = state.freesInMs.filter((ms) => ms <= until).length;

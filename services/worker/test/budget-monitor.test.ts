@@ -28,6 +28,7 @@ describe('BudgetMonitor outlook', () => {
     await monitor.refresh();
     const outlook = monitor.outlook('key-a');
     expect(outlook.itemsWaiting).toBe(false);
+    expect(outlook.limit).toBe(10);
     // 6 free now; the 4 answered requests leave one window after their answers.
     expect(outlook.requestsWithin(0)).toBe(6);
     expect(outlook.requestsWithin(WINDOW_MS / 2)).toBe(6);
