@@ -11,9 +11,10 @@
  * pressure on the key's budget (0 idle .. 1 saturated; see poll-pacing.ts for how it is read):
  *
  * - Saturated budget: every request spent on a poll is a task not created, so a poll costs as
- *   much lag as a minute or two: the first poll goes where nearly every task is done (the end of
- *   a tight distribution, the end of the fast mode of a bimodal one, a high quantile of a long
- *   tail), about one poll per task.
+ *   much lag as a minute or two, and the first poll goes where every task seen so far was done:
+ *   one poll per task.
+ * - Nearly saturated: the first poll goes where nearly every task is done (the end of a tight
+ *   distribution, the end of the fast mode of a bimodal one, a high quantile of a long tail).
  * - Idle budget: requests are free, latency is what matters: polls start early and no two are
  *   further apart than maxGapIdleMs, so a finished task is noticed within that gap.
  * - In between, pollCost moves geometrically and the longest gap widens with the pressure.
@@ -56,7 +57,7 @@ export interface PollPolicy {
   /** No poll is planned later than this quantile of the duration. */
   highQuantile: number;
   /** Beyond the high quantile, how much longer a task may live, as a share of its age (see overdueGapMs). */
-  overdueGrowthSaturated: number;
+  overdueHorizonShare: number;
   /** A progress extrapolation may pull a poll earlier, but not before this conditional quantile (idle, saturated). */
   hintFloorIdleQ: number;
   hintFloorSaturatedQ: number;
@@ -80,7 +81,7 @@ export function defaultPollPolicy(minGapSaturatedMs: number, refillMs = 0): Poll
     // request past 2N, and a rolling window can make one such request cost a whole window.
     pollCostSaturatedMs: minGapSaturatedMs * 60,
     highQuantile: 0.99,
-    overdueGrowthSaturated: 0.5,
+    overdueHorizonShare: 0.5,
     hintFloorIdleQ: 0.1,
     hintFloorSaturatedQ: 0.6,
   };
@@ -126,7 +127,7 @@ export function overdueGapMs(policy: PollPolicy, elapsedMs: number, p: number): 
 
 /** How much longer an overdue task may live: a share of its age, at least the shortest gap. */
 export function overdueHorizonMs(policy: PollPolicy, elapsedMs: number): number {
-  return Math.max(policy.minGapIdleMs, elapsedMs * policy.overdueGrowthSaturated);
+  return Math.max(policy.minGapIdleMs, elapsedMs * policy.overdueHorizonShare);
 }
 
 /** Cells of the dynamic program: equal shares of the remaining probability up to the high quantile. */
