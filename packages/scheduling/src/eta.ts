@@ -53,14 +53,17 @@ export function throughputPerMs(input: Omit<EtaInput, 'left' | 'ahead' | 'now'>)
 /**
  * The tail of a batch: the longest of its last tasks to run, which start together. Without a
  * learned distribution, one mean duration; with one, its quantile 1 - 1/(n + 1) for the n tasks
- * of the last wave (the expected largest of n draws), at most the 99th percentile.
+ * of the last wave (the expected largest of n draws), at most the 99th percentile. When the
+ * budget paces the batch, its last tasks are created on a saturated key, whose first poll goes
+ * at the longest duration seen (see poll-planner.ts): the table's top.
  */
 export function tailMs(
   input: Pick<EtaInput, 'taskMs' | 'taskQuantilesMs'>,
   lastWave: number,
+  saturated = false,
 ): number {
   if (!input.taskQuantilesMs || input.taskQuantilesMs.length < 2) return input.taskMs;
-  const q = Math.min(0.99, 1 - 1 / (Math.max(1, lastWave) + 1));
+  const q = saturated ? 1 : Math.min(0.99, 1 - 1 / (Math.max(1, lastWave) + 1));
   return new DurationDistribution(input.taskQuantilesMs).quantile(q);
 }
 
@@ -80,7 +83,7 @@ export function batchEta(input: EtaInput): Eta | null {
   const concurrencyPerMs = input.concurrency / input.taskMs;
   const runMs = Math.max(paced / budgetPerMs, tasks / concurrencyPerMs - input.taskMs);
   const lastWave = Math.min(input.left, Math.max(1, Math.round(input.concurrency)));
-  const ms = Math.max(0, runMs) + tailMs(input, lastWave) + (input.delayMs ?? 0);
+  const ms = Math.max(0, runMs) + tailMs(input, lastWave, paced > 0) + (input.delayMs ?? 0);
   const seconds = Math.ceil(ms / 1000);
   return { seconds, at: new Date(input.now + seconds * 1000).toISOString() };
 }

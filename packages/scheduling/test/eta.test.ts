@@ -80,6 +80,12 @@ describe('batchEta', () => {
     );
     // One item: its median.
     expect(tailMs({ taskMs: 10_770, taskQuantilesMs }, 1)).toBeCloseTo(9_000, -1);
+    // A batch the budget paces: its last wave is created on a saturated key and first polled at
+    // the longest duration seen, so that is its tail.
+    const top = taskQuantilesMs.at(-1)!;
+    expect(seconds({ left: 300, concurrency: 40, taskQuantilesMs })).toBe(
+      Math.ceil((300 * 2 * 1_000 + top) / 1000),
+    );
   });
 
   it('a paused key delays it by the pause', () => {
