@@ -35,7 +35,7 @@ export interface RateLimiterOptions {
 }
 
 /** A step of Redis's clock smaller than this is not told apart from a slow round trip. */
-export const CLOCK_STEP_TOLERANCE_MS = 250;
+const CLOCK_STEP_TOLERANCE_MS = 250;
 
 /**
  * Where Redis's TIME should read now, from this process's monotonic clock: their offset is

@@ -28,6 +28,7 @@ import {
   firstPollDelayMs,
   nextPollDelayMs,
   overdueHorizonMs,
+  overduePressure,
   type DurationEstimate,
   type PollPolicy,
 } from './poll-planner.js';
@@ -134,19 +135,6 @@ function plansFor(policy: PollPolicy, estimate: DurationEstimate, dist: Duration
     byNormal.set(key, (plans = compute()));
   }
   return plans;
-}
-
-/**
- * The pressure whose overdue gap (see overdueGapMs) spreads `perTask` polls evenly over the
- * task's horizon, so that it still has requests when the horizon ends, whether or not the window
- * has given any back by then.
- */
-function overduePressure(policy: PollPolicy, elapsedMs: number, perTask: number): number {
-  const shortest = policy.minGapIdleMs;
-  const horizon = overdueHorizonMs(policy, elapsedMs);
-  if (perTask * shortest >= horizon) return 0;
-  if (perTask <= 1 || horizon <= shortest) return 1;
-  return Math.log(horizon / perTask / shortest) / Math.log(horizon / shortest);
 }
 
 /**

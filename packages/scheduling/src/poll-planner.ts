@@ -115,14 +115,25 @@ function costsAt(policy: PollPolicy, p: number): Costs {
 
 /**
  * The gap before the next poll of an overdue task (past the high quantile) at pressure p: from
- * the shortest idle gap at 0 to the whole horizon (half its age) at 1, geometric in between, so
- * that poll-pacing.ts can pick the pressure whose gaps spread the task's share of the requests
- * over its horizon.
+ * the shortest idle gap at 0 to the whole horizon (half its age) at 1, geometric in between
+ * (overduePressure picks the p that spreads the task's share of the requests over its horizon).
  */
 export function overdueGapMs(policy: PollPolicy, elapsedMs: number, p: number): number {
   const shortest = policy.minGapIdleMs;
   const horizon = overdueHorizonMs(policy, elapsedMs);
   return shortest * (horizon / shortest) ** Math.min(1, Math.max(0, p));
+}
+
+/**
+ * The pressure whose overdue gap spreads `perTask` polls evenly over the task's horizon, so that
+ * it still has requests when the horizon ends, whether or not the window has given any back.
+ */
+export function overduePressure(policy: PollPolicy, elapsedMs: number, perTask: number): number {
+  const shortest = policy.minGapIdleMs;
+  const horizon = overdueHorizonMs(policy, elapsedMs);
+  if (perTask * shortest >= horizon) return 0;
+  if (perTask <= 1 || horizon <= shortest) return 1;
+  return Math.log(horizon / perTask / shortest) / Math.log(horizon / shortest);
 }
 
 /** How much longer an overdue task may live: a share of its age, at least the shortest gap. */
@@ -214,13 +225,14 @@ export function nextPollDelayMs(
   pressure: number,
 ): number {
   const p = Math.min(1, Math.max(0, pressure));
-  const costs = costsAt(policy, p);
   const dist = distributionOf(estimate);
   const { progress, elapsedMs } = observation;
-  const overdue = dist.cdf(elapsedMs) >= policy.highQuantile;
   // An overdue task's progress says nothing its age does not: a stalled 95 % would poll it at the
   // shortest gap.
-  if (overdue) return Math.round(overdueGapMs(policy, elapsedMs, p));
+  if (dist.cdf(elapsedMs) >= policy.highQuantile) {
+    return Math.round(overdueGapMs(policy, elapsedMs, p));
+  }
+  const costs = costsAt(policy, p);
   let at = plannedPollAt(dist, elapsedMs, costs, policy.highQuantile);
   // While a burst's free requests are rationed (0 < p < 1, see poll-pacing.ts) the plan's polls
   // are all a task gets: a hint that added some would spend the last tasks' share.

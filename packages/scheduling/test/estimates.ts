@@ -25,3 +25,10 @@ export const lognormal: DurationEstimate = {
     return 9_000 * Math.exp(0.6 * normalQuantile(q));
   }),
 };
+
+/** A poll's observation of a task still waiting to start, `elapsedMs` after its create. */
+export const waiting = (elapsedMs: number) => ({
+  status: 'CREATED' as const,
+  progress: 0,
+  elapsedMs,
+});

@@ -8,12 +8,10 @@ import {
   pollPressure,
   type KeyOutlook,
 } from '../src/index.js';
-import { bimodal, lognormal } from './estimates.js';
+import { bimodal, lognormal, waiting } from './estimates.js';
 
 // FitRoom milliseconds at time scale 1: poll interval 2 s, 60 requests a minute (one per second).
 const policy = defaultPollPolicy(2_000, 1_000);
-
-const waiting = (elapsedMs: number) => ({ status: 'CREATED' as const, progress: 0, elapsedMs });
 
 const outlook = (tasksInFlight: number, free: number, itemsWaiting = false): KeyOutlook => ({
   itemsWaiting,

@@ -7,7 +7,7 @@ import {
   nextPollDelayMs,
   type DurationEstimate,
 } from '../src/index.js';
-import { bimodal, bimodalSamples, lognormal } from './estimates.js';
+import { bimodal, bimodalSamples, lognormal, waiting } from './estimates.js';
 
 // All in FitRoom milliseconds at time scale 1: poll interval 2 s.
 const policy = defaultPollPolicy(2_000);
@@ -16,7 +16,6 @@ const IDLE = 0;
 
 /** The simulator's default: 9 s, no learned table yet (a normal of the configured mean). */
 const tight: DurationEstimate = { meanMs: 9_000, sdMs: 500 };
-const waiting = (elapsedMs: number) => ({ status: 'CREATED' as const, progress: 0, elapsedMs });
 const at = (progress: number, elapsedMs: number) => ({
   status: 'PROCESSING' as const,
   progress,
