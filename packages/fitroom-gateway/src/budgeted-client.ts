@@ -59,7 +59,10 @@ export function budgetedKey(options: BudgetedKeyOptions): BudgetedKey {
       const wait = maxWaitMs === undefined ? undefined : AbortSignal.timeout(maxWaitMs);
       const bound = wait && signal ? AbortSignal.any([signal, wait]) : (wait ?? signal);
       for (;;) {
-        const token = await limiter.acquire(budgetKey, bound);
+        // A poll is for a task already paid for: it goes before creates (see the limiter).
+        const token = await limiter.acquire(budgetKey, bound, {
+          ahead: info.operation === 'getTask',
+        });
         const giveBack = await afterToken?.(info);
         if (giveBack && !(await holdFromNow(limiter, token, giveBack))) continue;
         return (end) => {

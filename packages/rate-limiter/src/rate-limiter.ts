@@ -64,6 +64,14 @@ class RedisClock {
   }
 }
 
+export interface AcquireOptions {
+  /**
+   * The request goes first (a poll of a task already paid for): while it waits, requests
+   * without this flag (creates, input checks) get only the slots left over by such waiters.
+   */
+  ahead?: boolean;
+}
+
 export interface Token {
   budgetKey: string;
   id: string;
@@ -141,9 +149,13 @@ export class RateLimiter {
     return this.keys.budgetPause(budgetKey);
   }
 
-  /** One attempt: a token, or how long to wait before the next slot can free. */
+  /**
+   * One attempt: a token, or how long to wait before the next slot can free. `aheadWaiter`
+   * (stable across a request's tries) marks a request that goes first: see AcquireOptions.
+   */
   async tryAcquire(
     budgetKey: string,
+    aheadWaiter?: string,
   ): Promise<{ token: Token } | { token: null; waitMs: number; paused: boolean }> {
     const id = randomUUID();
     const [granted, waitMs, paused, now, movedMs] = await acquireSlot(
@@ -152,6 +164,7 @@ export class RateLimiter {
         slots: this.slotsKey(budgetKey),
         pause: this.pauseKey(budgetKey),
         clockStep: this.keys.budgetClockStep(budgetKey),
+        ahead: this.keys.budgetAhead(budgetKey),
       },
       {
         limit: this.limit,
@@ -161,6 +174,11 @@ export class RateLimiter {
         expectedNow: this.redisClock.expectedNow(),
         toleranceMs: CLOCK_STEP_TOLERANCE_MS,
         stepMemoryMs: 10 * this.windowMs,
+        ...(aheadWaiter !== undefined && {
+          aheadWaiter,
+          // Listed for a few of its tries: it retries at least every maxWaitStepMs.
+          aheadTtlMs: 4 * this.maxWaitStepMs + 20,
+        }),
       },
     );
     this.redisClock.observe(now);
@@ -178,13 +196,19 @@ export class RateLimiter {
    * Waits until a slot is free (or the signal aborts) and takes it. Throws BudgetPausedError
    * at once when the key is paused.
    */
-  async acquire(budgetKey: string, signal?: AbortSignal): Promise<Token> {
+  async acquire(
+    budgetKey: string,
+    signal?: AbortSignal,
+    options: AcquireOptions = {},
+  ): Promise<Token> {
+    const aheadWaiter = options.ahead ? randomUUID() : undefined;
     for (;;) {
       if (signal?.aborted) {
         throw new RateLimitAbortedError('waiting for a FitRoom slot was aborted');
       }
-      const attempt = await this.tryAcquire(budgetKey);
+      const attempt = await this.tryAcquire(budgetKey, aheadWaiter);
       if (attempt.token) return attempt.token;
+      // A waiter that stops here is no longer listed ahead once its listing lapses (a second).
       if (attempt.paused) throw new BudgetPausedError(budgetKey, attempt.waitMs);
       // A little jitter keeps processes that woke together from retrying in lockstep.
       const step = Math.min(attempt.waitMs, this.maxWaitStepMs) + Math.random() * 5;

@@ -30,7 +30,13 @@ function limiter(
   overrides: Partial<
     Pick<
       RateLimiterOptions,
-      'limit' | 'windowMs' | 'requestTimeoutMs' | 'pauseIgnored' | 'logger' | 'monotonicNow'
+      | 'limit'
+      | 'windowMs'
+      | 'requestTimeoutMs'
+      | 'maxWaitStepMs'
+      | 'pauseIgnored'
+      | 'logger'
+      | 'monotonicNow'
     >
   > = {},
 ) {
@@ -259,6 +265,37 @@ describe('RateLimiter', () => {
     await budget.release(t1);
     const usage = await budget.usage(key);
     expect([usage.inUse, usage.inFlight, usage.limit]).toEqual([2, 1, 5]);
+  });
+
+  it('serves waiting polls before creates when slots free', async () => {
+    // Listings last 4 x 200 ms + 20: longer than the wait for the window below.
+    const budget = limiter({ limit: 3, windowMs: 300, maxWaitStepMs: 200 });
+    const key = uniqueId('k');
+    const taken = await Promise.all([1, 2, 3].map(() => budget.acquire(key)));
+    await Promise.all(taken.map((token) => budget.release(token)));
+    const pollA = await budget.tryAcquire(key, 'poll-a');
+    const pollB = await budget.tryAcquire(key, 'poll-b');
+    expect([pollA.token, pollB.token]).toEqual([null, null]);
+    await sleep(320); // the three slots have freed
+    const creates = await Promise.all([1, 2, 3].map(() => budget.tryAcquire(key)));
+    expect(creates.filter((attempt) => attempt.token)).toHaveLength(1);
+    expect((await budget.tryAcquire(key, 'poll-a')).token).not.toBeNull();
+    expect((await budget.tryAcquire(key, 'poll-b')).token).not.toBeNull();
+    expect((await budget.tryAcquire(key)).token).toBeNull();
+  });
+
+  it('holds creates back for a poll that stopped waiting only until its listing lapses', async () => {
+    const budget = limiter({ limit: 1, windowMs: 100, maxWaitStepMs: 200 });
+    const key = uniqueId('k');
+    await budget.release(await budget.acquire(key));
+    await expect(budget.acquire(key, AbortSignal.timeout(40), { ahead: true })).rejects.toThrow(
+      /aborted/,
+    );
+    await sleep(120); // the slot has freed, the listing (4 x 200 ms + 20) has not lapsed
+    expect((await budget.tryAcquire(key)).token).toBeNull();
+    const started = Date.now();
+    await budget.acquire(key);
+    expect(Date.now() - started).toBeLessThan(1_000);
   });
 
   it('stops waiting when the signal aborts', async () => {

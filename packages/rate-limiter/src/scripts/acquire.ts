@@ -20,12 +20,20 @@ import { defineScript } from '@tryon/redis';
  * time it expects TIME to read (its monotonic clock plus the offset it learned); when TIME is
  * ahead by more than a tolerance, every slot is moved later by the difference, once per step
  * (the step is remembered for a while, so that other processes noticing it do not move them again).
+ *
+ * Requests for tasks already paid for (polls) go first: while one waits for a slot it is listed
+ * in the key's "ahead" set (member: its waiter id, score: when the listing lapses unless renewed
+ * by its next try), and any other request (a create, an input check) is granted only the slots
+ * those waiters leave. A window of polls is then spent on polls, not half on creates that only
+ * start tasks the budget cannot poll before the next window.
  */
 
 /**
- * KEYS: slots, pause, clock step. ARGV: limit, holdMs, tokenId, a pause reason that does not stop
- * this request ('' for none), the TIME expected in ms (0: unknown), the tolerance in ms, how
- * long a step is remembered in ms. Returns [granted, waitMs, paused, now, slots moved by ms].
+ * KEYS: slots, pause, clock step, ahead. ARGV: limit, holdMs, tokenId, a pause reason that does
+ * not stop this request ('' for none), the TIME expected in ms (0: unknown), the tolerance in ms,
+ * how long a step is remembered in ms, the waiter id of a request that goes first ('' for
+ * none), how long its listing lasts without a new try, in ms.
+ * Returns [granted, waitMs, paused, now, slots moved by ms].
  */
 const LUA = `
 local t = redis.call('TIME')
@@ -53,12 +61,27 @@ if pausedFor > 0 and (ARGV[4] == '' or redis.call('GET', KEYS[2]) ~= ARGV[4]) th
   return {0, pausedFor, 1, now, moved}
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
 local limit = tonumber(ARGV[1])
 local holdMs = tonumber(ARGV[2])
-if redis.call('ZCARD', KEYS[1]) < limit then
+local waiter = ARGV[8]
+local aheadTtl = tonumber(ARGV[9])
+local used = redis.call('ZCARD', KEYS[1])
+local free = limit - used
+if waiter == '' then free = free - redis.call('ZCARD', KEYS[4]) end
+if free > 0 then
   redis.call('ZADD', KEYS[1], now + holdMs, ARGV[3])
   redis.call('PEXPIRE', KEYS[1], holdMs)
+  if waiter ~= '' then redis.call('ZREM', KEYS[4], waiter) end
   return {1, 0, 0, now, moved}
+end
+if waiter ~= '' then
+  redis.call('ZADD', KEYS[4], now + aheadTtl, waiter)
+  redis.call('PEXPIRE', KEYS[4], aheadTtl)
+end
+if used < limit then
+  -- A free slot the waiters ahead will take within their next try.
+  return {0, math.ceil(aheadTtl / 4), 0, now, moved}
 end
 local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {0, tonumber(first[2]) - now, 0, now, moved}
@@ -74,13 +97,13 @@ export type AcquireReply = [
 
 export const acquireScript = defineScript<AcquireReply>({
   name: 'rateLimiterAcquire',
-  numberOfKeys: 3,
+  numberOfKeys: 4,
   lua: LUA,
 });
 
 export function acquireSlot(
   redis: Redis,
-  keys: { slots: string; pause: string; clockStep: string },
+  keys: { slots: string; pause: string; clockStep: string; ahead: string },
   args: {
     limit: number;
     holdMs: number;
@@ -90,11 +113,15 @@ export function acquireSlot(
     expectedNow?: number;
     toleranceMs?: number;
     stepMemoryMs?: number;
+    /** Set for a request that goes first: its id while it waits, stable across its tries. */
+    aheadWaiter?: string;
+    /** How long a waiter ahead stays listed without a new try. */
+    aheadTtlMs?: number;
   },
 ): Promise<AcquireReply> {
   return acquireScript.run(
     redis,
-    [keys.slots, keys.pause, keys.clockStep],
+    [keys.slots, keys.pause, keys.clockStep, keys.ahead],
     [
       args.limit,
       args.holdMs,
@@ -103,6 +130,8 @@ export function acquireSlot(
       Math.floor(args.expectedNow ?? 0),
       args.toleranceMs ?? 0,
       args.stepMemoryMs ?? 1,
+      args.aheadWaiter ?? '',
+      Math.max(1, Math.ceil(args.aheadTtlMs ?? 1_000)),
     ],
   );
 }
