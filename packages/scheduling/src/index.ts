@@ -1,5 +1,6 @@
 export {
   Admission,
+  closingKeyCap,
   keyCap,
   type Admitted,
   type AdmissionStats,

@@ -92,6 +92,11 @@ export class BudgetMonitor {
     };
   }
 
+  /** Items waiting in the admission line at the last reading, for every key. */
+  itemsInLine(): number {
+    return this.itemsWaiting;
+  }
+
   /** Requests free in the key's window at the last reading. */
   spareRequests(budgetKey: string): number {
     const state = this.states.get(budgetKey);
