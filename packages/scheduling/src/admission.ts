@@ -24,6 +24,8 @@ export interface KeyRoom {
    * (requestsPerTask each), another is admitted whatever the cap. 0 leaves only the cap.
    */
   spareRequests?: number;
+  /** Tasks it may have in flight whatever the cap, the line's end (see closingTasks). 0: none. */
+  closingTasks?: number;
 }
 
 export interface Admitted {
@@ -132,7 +134,11 @@ export class Admission {
     requestsPerTask = BURST_REQUESTS_PER_TASK,
   ): Promise<Admitted[]> {
     if (keys.length === 0) return [];
-    const rooms = keys.map((k) => ({ ...k, spareRequests: k.spareRequests ?? 0 }));
+    const rooms = keys.map((k) => ({
+      ...k,
+      spareRequests: k.spareRequests ?? 0,
+      closingTasks: k.closingTasks ?? 0,
+    }));
     const flat = await admitItems(this.redis, this.keys, rooms, {
       weightNormal: weights.normal,
       weightHd: weights.hd,
@@ -194,29 +200,26 @@ export function keyCap(limit: number, windowMs: number, slack = 1.6): number {
 }
 
 /**
- * A key's cap in completions per ms when the line it serves is nearly done: the whole window's
- * worth of tasks (limit of them, at `taskWeight` each) once the items waiting for the key and its
- * tasks in flight fit in two rounds of creates and polls (2 x limit tasks); keyCap before.
+ * How many tasks a key may have in flight, whatever their weights, while the line it serves is
+ * nearly done: a whole window's worth (limit) once the items waiting for the key and its tasks
+ * in flight fit in two rounds of creates and polls (2 x limit tasks); 0 (keyCap alone) before.
  *
  * Why: FitRoom counts requests in any rolling window, so after a burst a key's requests come
  * back a window at a time, and a batch's last request cannot go before the window in which its
  * 2N-th falls. The batch ends there only if that last window holds nothing but polls of tasks
  * already done: every create must go a window earlier, so as many tasks as a window has
  * requests must be in flight at once, which the steady cap (about two thirds of that) forbids.
- * With the whole window as cap the line's end runs in rounds: a window of creates, a window
- * of their polls (each the task's only one, since a window is longer than nearly every task;
- * the limiter serves waiting polls before creates), and the batch ends with its last window
- * instead of one task duration after it. The price is lag: a finished task waits for the next
- * round, up to a window. A long line keeps the steady cap, whose lag is shorter, until its end.
+ * With the whole window the line's end runs in rounds: a window of creates, a window of their
+ * polls (each the task's only one, since a window is longer than nearly every task; the limiter
+ * serves waiting polls before creates), and the batch ends with its last window instead of one
+ * task duration after it. The price is lag: a finished task waits for the next round, up to a
+ * window. A long line keeps the steady cap, whose lag is shorter, until its end.
  */
-export function closingKeyCap(options: {
+export function closingTasks(options: {
   limit: number;
-  windowMs: number;
   itemsWaiting: number;
   tasksInFlight: number;
-  taskWeight: number;
 }): number {
-  const steady = keyCap(options.limit, options.windowMs);
   const closing = options.itemsWaiting + options.tasksInFlight <= 2 * options.limit;
-  return closing ? Math.max(steady, options.limit * options.taskWeight) : steady;
+  return closing ? options.limit : 0;
 }

@@ -1,6 +1,6 @@
 export {
   Admission,
-  closingKeyCap,
+  closingTasks,
   keyCap,
   type Admitted,
   type AdmissionStats,

@@ -2,8 +2,9 @@ import type { Logger } from 'pino';
 import { tryonJob, tryonJobId, type TryonQueue } from '@tryon/queues';
 import type { Records } from '@tryon/records';
 import {
-  closingKeyCap,
+  closingTasks,
   firstPollDelayMs,
+  keyCap,
   type Admission,
   type DurationModel,
   type PollPolicy,
@@ -86,19 +87,19 @@ export class Admitter {
     if (this.ticks++ % SWEEP_EVERY_TICKS === 0) await this.wake(await admission.assigned());
     // Fresh: a burst admitted on a reading even 200 ms old could count requests already spent.
     await monitor.refresh();
+    const cap = keyCap(rateLimit, rateWindowMs);
     const keys = monitor.usableKeys();
     // The line goes to every usable key: each sees its share of it.
     const itemsWaiting = monitor.itemsInLine() / Math.max(1, keys.length);
     const rooms = keys.map((budgetKey) => ({
       budgetKey,
-      cap: closingKeyCap({
+      cap,
+      spareRequests: monitor.spareRequests(budgetKey),
+      closingTasks: closingTasks({
         limit: rateLimit,
-        windowMs: rateWindowMs,
         itemsWaiting,
         tasksInFlight: monitor.outlook(budgetKey).tasksInFlight,
-        taskWeight: this.weight('normal'),
       }),
-      spareRequests: monitor.spareRequests(budgetKey),
     }));
     const admitted = await admission.admit(rooms, {
       normal: this.weight('normal'),

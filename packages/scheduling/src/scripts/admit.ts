@@ -6,10 +6,10 @@ import { defineScript, type RedisKeys } from '@tryon/redis';
  * KEYS: tenants, tenant family prefix, batch line family prefix, parked,
  * assigned, seq, item family prefix, then the in-flight hash of each usable key, in ARGV order.
  * ARGV: weightNormal, weightHd, maxAdmissions, requestsPerTask, then per usable key: name, cap,
- * spare (requests free in its window now).
- * A key has room while its weights stay within its cap (the steady rate), or while its free
+ * spare (requests free in its window now), closing (tasks allowed in flight at the line's end).
+ * A key has room while its weights stay within its cap (the steady rate), while its free
  * requests cover every task in flight on it plus this one, requestsPerTask each (a burst into a
- * free window).
+ * free window), or while it has fewer tasks in flight than closing.
  * Returns a flat list: itemId, run, key, itemId, run, key, ...
  */
 const ADMIT = `
@@ -19,8 +19,9 @@ local weights = { ['0'] = tonumber(ARGV[1]), ['1'] = tonumber(ARGV[2]) }
 local maxAdmissions = tonumber(ARGV[3])
 local perTask = tonumber(ARGV[4])
 local keys = {}
-for i = 5, #ARGV, 3 do
+for i = 5, #ARGV, 4 do
   local name, cap, spare = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  local closing = tonumber(ARGV[i + 3])
   local inflight = KEYS[7 + #keys + 1]
   local used, count = 0, 0
   local entries = redis.call('HGETALL', inflight)
@@ -35,13 +36,18 @@ for i = 5, #ARGV, 3 do
       redis.call('HDEL', assigned, entries[j])
     end
   end
-  keys[#keys + 1] = { name = name, cap = cap, spare = spare, used = used, count = count, inflight = inflight }
+  keys[#keys + 1] = {
+    name = name, cap = cap, spare = spare, closing = closing,
+    used = used, count = count, inflight = inflight,
+  }
 end
 
--- Room in weight units: the steady cap's, or the free window's (tasks it can still serve whole).
+-- Room in weight units: the steady cap's, the free window's (tasks it can still serve whole),
+-- or the closing line's (tasks, whatever the weights they were admitted with).
 local function room(key)
   local burst = (key.spare / perTask - key.count) * weights['0']
-  return math.max(key.cap - key.used, burst)
+  local closing = (key.closing - key.count) * weights['0']
+  return math.max(key.cap - key.used, burst, closing)
 end
 
 local admitted = {}
@@ -105,7 +111,7 @@ export const admitScript = defineScript<string[]>({
 export function admitItems(
   redis: Redis,
   keys: RedisKeys,
-  rooms: { budgetKey: string; cap: number; spareRequests: number }[],
+  rooms: { budgetKey: string; cap: number; spareRequests: number; closingTasks: number }[],
   options: {
     weightNormal: number;
     weightHd: number;
@@ -130,7 +136,12 @@ export function admitItems(
       options.weightHd,
       options.maxAdmissions,
       options.requestsPerTask,
-      ...rooms.flatMap((room) => [room.budgetKey, room.cap, Math.max(0, room.spareRequests)]),
+      ...rooms.flatMap((room) => [
+        room.budgetKey,
+        room.cap,
+        Math.max(0, room.spareRequests),
+        Math.max(0, room.closingTasks),
+      ]),
     ],
   );
 }
