@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { Records, type NewItem } from '@tryon/records';
 import { testRedisUrl, uniqueId } from '@tryon/testing';
-import { Admission, keyCap } from '../src/index.js';
+import { Admission, closingTasks, keyCap } from '../src/index.js';
 
 let redis: Redis;
 let records: Records;
@@ -69,6 +69,26 @@ describe('Admission', () => {
     expect(await admission.admit(freeWindow, WEIGHTS, 100, 2.2)).toHaveLength(0);
     const halfFull = [{ ...oneKey[0]!, spareRequests: 70 }];
     expect(await admission.admit(halfFull, WEIGHTS, 100, 2)).toHaveLength(35 - 27);
+  });
+
+  it('lets a closing line fill a whole window with tasks, counted whatever their weights', async () => {
+    await parkBatch('acme', 100);
+    const closing = [{ ...oneKey[0]!, closingTasks: 60 }];
+    expect(await admission.admit(closing, WEIGHTS, 100)).toHaveLength(60);
+    // Lighter weights now (a longer first poll learned) admit no more: tasks are counted.
+    expect(await admission.admit(closing, { normal: 1 / 40_000, hd: 1 / 90_000 })).toHaveLength(0);
+    expect(await admission.admit(oneKey, WEIGHTS, 100)).toHaveLength(0);
+  });
+
+  it('opens the closing allowance only for a line within two windows of tasks that end within one', () => {
+    const key = { limit: 60, windowMs: 60_000, firstPollMs: 33_000 };
+    expect(closingTasks({ ...key, itemsWaiting: 120, tasksInFlight: 0 })).toBe(60);
+    expect(closingTasks({ ...key, itemsWaiting: 100, tasksInFlight: 21 })).toBe(0);
+    expect(closingTasks({ ...key, itemsWaiting: 1_000, tasksInFlight: 40 })).toBe(0);
+    // Tasks longer than a window would each need a second poll in rounds of a window.
+    expect(closingTasks({ ...key, firstPollMs: 61_000, itemsWaiting: 20, tasksInFlight: 0 })).toBe(
+      0,
+    );
   });
 
   it("lets a small batch in within one admission, behind another tenant's big one", async () => {

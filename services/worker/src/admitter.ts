@@ -72,10 +72,15 @@ export class Admitter {
       });
   }
 
+  /** When a task is first polled at saturation: its create plus the longest duration seen. */
+  private firstPollMs(mode: 'normal' | 'hd'): number {
+    const { durations, pollPolicy } = this.options;
+    return Math.max(1, firstPollDelayMs(pollPolicy, durations.estimate(mode), 1));
+  }
+
   /** How long an admitted task holds its slot: until the poll that finds it done, at saturation. */
   private weight(mode: 'normal' | 'hd'): number {
-    const { durations, pollPolicy } = this.options;
-    return 1 / Math.max(1, firstPollDelayMs(pollPolicy, durations.estimate(mode), 1));
+    return 1 / this.firstPollMs(mode);
   }
 
   private ticks = 0;
@@ -97,8 +102,10 @@ export class Admitter {
       spareRequests: monitor.spareRequests(budgetKey),
       closingTasks: closingTasks({
         limit: rateLimit,
+        windowMs: rateWindowMs,
         itemsWaiting,
         tasksInFlight: monitor.outlook(budgetKey).tasksInFlight,
+        firstPollMs: this.firstPollMs('normal'),
       }),
     }));
     const admitted = await admission.admit(rooms, {
