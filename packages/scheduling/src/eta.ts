@@ -69,9 +69,10 @@ export function tailMs(
 
 /**
  * ETA = the time the budget needs for every request ahead and ours, less the requests the
- * windows have free now (or the concurrency's pace, if slower), plus the tail (tailMs). As the
- * lower bound in DESIGN.md: a small batch on a fresh key is its longest task. Null when nothing
- * is left or nothing can run (no key).
+ * windows have free now (or the concurrency's pace, if slower), and the tail (tailMs): after it,
+ * or for a paced batch whose tail fits in a window, the larger of the two. As the lower bound in
+ * DESIGN.md: a small batch on a fresh key is its longest task. Null when nothing is left or
+ * nothing can run (no key).
  */
 export function batchEta(input: EtaInput): Eta | null {
   if (input.left <= 0) return null;
@@ -81,9 +82,15 @@ export function batchEta(input: EtaInput): Eta | null {
   const budgetPerMs = (input.keys * input.rateLimit) / input.rateWindowMs;
   const paced = Math.max(0, tasks * input.requestsPerTask - (input.freeRequests ?? 0));
   const concurrencyPerMs = input.concurrency / input.taskMs;
-  const runMs = Math.max(paced / budgetPerMs, tasks / concurrencyPerMs - input.taskMs);
+  const budgetMs = paced / budgetPerMs;
+  const runMs = Math.max(budgetMs, tasks / concurrencyPerMs - input.taskMs);
   const lastWave = Math.min(input.left, Math.max(1, Math.round(input.concurrency)));
-  const ms = Math.max(0, runMs) + tailMs(input, lastWave, paced > 0) + (input.delayMs ?? 0);
+  const tail = tailMs(input, lastWave, paced > 0);
+  // A paced line closes in rounds of a window (closingTasks): its last window polls tasks
+  // created a window before, so a tail within a window ends with the budget's time, not after it.
+  const closesInRounds = paced > 0 && budgetMs >= runMs && tail <= input.rateWindowMs;
+  const ms =
+    (closesInRounds ? Math.max(runMs, tail) : Math.max(0, runMs) + tail) + (input.delayMs ?? 0);
   const seconds = Math.ceil(ms / 1000);
   return { seconds, at: new Date(input.now + seconds * 1000).toISOString() };
 }

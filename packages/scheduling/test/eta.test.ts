@@ -32,17 +32,18 @@ const base: EtaInput = {
 const seconds = (input: Partial<EtaInput>) => batchEta({ ...base, ...input })!.seconds;
 
 describe('batchEta', () => {
-  it('is items over the budget (30 tasks a minute per key) plus one task for the tail', () => {
-    // 300 tasks at 0.5 per second: 600 s, then the last one's 9 s.
+  it('is items over the budget (30 tasks a minute per key); the tail within it', () => {
+    // 300 tasks at 0.5 per second: 600 s. The line closes in rounds of a window, so the last
+    // task (9 s, within a window) was created a window before the last request.
     expect(batchEta(base)).toEqual({
-      seconds: 609,
-      at: new Date(NOW + 609_000).toISOString(),
+      seconds: 600,
+      at: new Date(NOW + 600_000).toISOString(),
     });
   });
 
   it('more keys: shorter', () => {
     expect(seconds({ keys: 3, concurrency: 24 })).toBeLessThan(seconds({ keys: 1 }));
-    expect(seconds({ keys: 3, concurrency: 24 })).toBe(209);
+    expect(seconds({ keys: 3, concurrency: 24 })).toBe(200);
   });
 
   it('HD tasks: longer', () => {
@@ -50,7 +51,7 @@ describe('batchEta', () => {
   });
 
   it('work queued ahead: longer', () => {
-    expect(seconds({ ahead: 600 })).toBe(1809);
+    expect(seconds({ ahead: 600 })).toBe(1800);
   });
 
   it('too little concurrency bounds the rate below the budget', () => {
@@ -63,8 +64,10 @@ describe('batchEta', () => {
   it('spends the requests free in the window at once: a small batch on a fresh key takes its longest task', () => {
     // 12 items, 24 requests, 60 free: no wait for the budget, only the tail.
     expect(seconds({ left: 12, concurrency: 12, freeRequests: 60 })).toBe(9);
-    // 120 items: (240 - 60) requests at one a second, then the tail (DESIGN.md's lower bound).
-    expect(seconds({ left: 120, freeRequests: 60 })).toBe(189);
+    // 120 items: (240 - 60) requests at one a second (DESIGN.md's lower bound).
+    expect(seconds({ left: 120, freeRequests: 60 })).toBe(180);
+    // 31 items: two requests past the free window, and the longest task after the create.
+    expect(seconds({ left: 31, concurrency: 31, freeRequests: 60 })).toBe(9);
   });
 
   it('ends with the longest of the last wave, from the learned distribution', () => {
@@ -81,15 +84,18 @@ describe('batchEta', () => {
     // One item: its median.
     expect(tailMs({ taskMs: 10_770, taskQuantilesMs }, 1)).toBeCloseTo(9_000, -1);
     // A batch the budget paces: its last wave is created on a saturated key and first polled at
-    // the longest duration seen, so that is its tail.
+    // the longest duration seen (65 s here). Longer than the window, it comes after the budget's
+    // time; within a window (the same rate over 2 minutes), the closing rounds hide it.
     const top = taskQuantilesMs.at(-1)!;
     expect(seconds({ left: 300, concurrency: 40, taskQuantilesMs })).toBe(
       Math.ceil((300 * 2 * 1_000 + top) / 1000),
     );
+    const twoMinutes = { rateLimit: 120, rateWindowMs: 120_000 };
+    expect(seconds({ left: 300, concurrency: 40, taskQuantilesMs, ...twoMinutes })).toBe(600);
   });
 
   it('a paused key delays it by the pause', () => {
-    expect(seconds({ delayMs: 60_000 })).toBe(669);
+    expect(seconds({ delayMs: 60_000 })).toBe(660);
   });
 
   it('nothing left: null; no key: null', () => {
