@@ -59,9 +59,9 @@ export function budgetedKey(options: BudgetedKeyOptions): BudgetedKey {
       const wait = maxWaitMs === undefined ? undefined : AbortSignal.timeout(maxWaitMs);
       const bound = wait && signal ? AbortSignal.any([signal, wait]) : (wait ?? signal);
       for (;;) {
-        // A poll is for a task already paid for: it goes before creates (see the limiter).
+        // Polls and creates wait in turn by kind (see the limiter).
         const token = await limiter.acquire(budgetKey, bound, {
-          ahead: info.operation === 'getTask',
+          kind: info.operation === 'getTask' ? 'poll' : 'other',
         });
         const giveBack = await afterToken?.(info);
         if (giveBack && !(await holdFromNow(limiter, token, giveBack))) continue;

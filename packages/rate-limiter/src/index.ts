@@ -3,6 +3,7 @@ export {
   KEY_REFUSED_PAUSE_MS,
   RateLimiter,
   RateLimitAbortedError,
+  type AcquireKind,
   type AcquireOptions,
   type BudgetUsage,
   type RateLimiterOptions,

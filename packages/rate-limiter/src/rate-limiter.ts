@@ -64,12 +64,16 @@ class RedisClock {
   }
 }
 
+/** Polls, or every other request (creates, input checks). */
+export type AcquireKind = 'poll' | 'other';
+
 export interface AcquireOptions {
   /**
-   * The request goes first (a poll of a task already paid for): while it waits, requests
-   * without this flag (creates, input checks) get only the slots left over by such waiters.
+   * While requests of both kinds wait, one kind goes first and the other gets only the slots its
+   * waiters leave: polls (tasks already paid for), or creates while the key is put creates first
+   * (putCreatesFirst). Default 'other'.
    */
-  ahead?: boolean;
+  kind?: AcquireKind;
 }
 
 export interface Token {
@@ -150,12 +154,13 @@ export class RateLimiter {
   }
 
   /**
-   * One attempt: a token, or how long to wait before the next slot can free. `aheadWaiter`
-   * (stable across a request's tries) marks a request that goes first: see AcquireOptions.
+   * One attempt: a token, or how long to wait before the next slot can free. A `waiter` id
+   * (stable across a request's tries) lists the request among its kind's waiters while it waits:
+   * see AcquireOptions.
    */
   async tryAcquire(
     budgetKey: string,
-    aheadWaiter?: string,
+    waiter?: { id: string; kind: AcquireKind },
   ): Promise<{ token: Token } | { token: null; waitMs: number; paused: boolean }> {
     const id = randomUUID();
     const [granted, waitMs, paused, now, movedMs] = await acquireSlot(
@@ -164,7 +169,9 @@ export class RateLimiter {
         slots: this.slotsKey(budgetKey),
         pause: this.pauseKey(budgetKey),
         clockStep: this.keys.budgetClockStep(budgetKey),
-        ahead: this.keys.budgetAhead(budgetKey),
+        waitingPolls: this.keys.budgetWaiting(budgetKey, 'poll'),
+        waitingOthers: this.keys.budgetWaiting(budgetKey, 'other'),
+        createsFirst: this.keys.budgetCreatesFirst(budgetKey),
       },
       {
         limit: this.limit,
@@ -174,10 +181,11 @@ export class RateLimiter {
         expectedNow: this.redisClock.expectedNow(),
         toleranceMs: CLOCK_STEP_TOLERANCE_MS,
         stepMemoryMs: 10 * this.windowMs,
-        ...(aheadWaiter !== undefined && {
-          aheadWaiter,
+        ...(waiter && {
+          waiter: waiter.id,
+          kind: waiter.kind,
           // Listed for a few of its tries: it retries at least every maxWaitStepMs.
-          aheadTtlMs: 4 * this.maxWaitStepMs + 20,
+          listTtlMs: 4 * this.maxWaitStepMs + 20,
         }),
       },
     );
@@ -201,12 +209,12 @@ export class RateLimiter {
     signal?: AbortSignal,
     options: AcquireOptions = {},
   ): Promise<Token> {
-    const aheadWaiter = options.ahead ? randomUUID() : undefined;
+    const waiter = { id: randomUUID(), kind: options.kind ?? 'other' };
     for (;;) {
       if (signal?.aborted) {
         throw new RateLimitAbortedError('waiting for a FitRoom slot was aborted');
       }
-      const attempt = await this.tryAcquire(budgetKey, aheadWaiter);
+      const attempt = await this.tryAcquire(budgetKey, waiter);
       if (attempt.token) return attempt.token;
       // A waiter that stops here is no longer listed ahead once its listing lapses (a second).
       if (attempt.paused) throw new BudgetPausedError(budgetKey, attempt.waitMs);
@@ -264,6 +272,16 @@ export class RateLimiter {
     } else if (code === 'unauthorized' || code === 'insufficient_credit') ms = KEY_REFUSED_PAUSE_MS;
     if (ms > 0) await this.pause(budgetKey, ms, code);
     return ms;
+  }
+
+  /**
+   * Creates (every request not a poll) go before polls on the key for the next `forMs`, or polls
+   * first again at once with 0 (see scripts/acquire.ts for why).
+   */
+  async putCreatesFirst(budgetKey: string, forMs: number): Promise<void> {
+    const key = this.keys.budgetCreatesFirst(budgetKey);
+    if (forMs > 0) await this.redis.set(key, '1', 'PX', Math.ceil(forMs));
+    else await this.redis.del(key);
   }
 
   async resume(budgetKey: string): Promise<void> {

@@ -273,22 +273,52 @@ describe('RateLimiter', () => {
     const key = uniqueId('k');
     const taken = await Promise.all([1, 2, 3].map(() => budget.acquire(key)));
     await Promise.all(taken.map((token) => budget.release(token)));
-    const pollA = await budget.tryAcquire(key, 'poll-a');
-    const pollB = await budget.tryAcquire(key, 'poll-b');
+    const pollA = await budget.tryAcquire(key, { id: 'poll-a', kind: 'poll' });
+    const pollB = await budget.tryAcquire(key, { id: 'poll-b', kind: 'poll' });
     expect([pollA.token, pollB.token]).toEqual([null, null]);
     await sleep(320); // the three slots have freed
     const creates = await Promise.all([1, 2, 3].map(() => budget.tryAcquire(key)));
     expect(creates.filter((attempt) => attempt.token)).toHaveLength(1);
-    expect((await budget.tryAcquire(key, 'poll-a')).token).not.toBeNull();
-    expect((await budget.tryAcquire(key, 'poll-b')).token).not.toBeNull();
+    expect((await budget.tryAcquire(key, { id: 'poll-a', kind: 'poll' })).token).not.toBeNull();
+    expect((await budget.tryAcquire(key, { id: 'poll-b', kind: 'poll' })).token).not.toBeNull();
     expect((await budget.tryAcquire(key)).token).toBeNull();
+  });
+
+  it('serves waiting creates before polls while the key is put creates first, until it is not', async () => {
+    const budget = limiter({ limit: 3, windowMs: 300, maxWaitStepMs: 200 });
+    const key = uniqueId('k');
+    const taken = await Promise.all([1, 2, 3].map(() => budget.acquire(key)));
+    await Promise.all(taken.map((token) => budget.release(token)));
+    await budget.putCreatesFirst(key, 5_000);
+    const createA = { id: 'create-a', kind: 'other' } as const;
+    const createB = { id: 'create-b', kind: 'other' } as const;
+    expect((await budget.tryAcquire(key, createA)).token).toBeNull();
+    expect((await budget.tryAcquire(key, createB)).token).toBeNull();
+    await sleep(320); // the three slots have freed
+    const polls = await Promise.all(
+      ['p1', 'p2', 'p3'].map((id) => budget.tryAcquire(key, { id, kind: 'poll' })),
+    );
+    expect(polls.filter((attempt) => attempt.token)).toHaveLength(1);
+    expect((await budget.tryAcquire(key, createA)).token).not.toBeNull();
+    expect((await budget.tryAcquire(key, createB)).token).not.toBeNull();
+
+    // Polls first again: a waiting poll holds a create back.
+    const other = uniqueId('k');
+    const one = limiter({ limit: 1, windowMs: 300, maxWaitStepMs: 200 });
+    await one.release(await one.acquire(other));
+    await one.putCreatesFirst(other, 5_000);
+    await one.putCreatesFirst(other, 0);
+    expect((await one.tryAcquire(other, { id: 'p4', kind: 'poll' })).token).toBeNull();
+    await sleep(320);
+    expect((await one.tryAcquire(other)).token).toBeNull();
+    expect((await one.tryAcquire(other, { id: 'p4', kind: 'poll' })).token).not.toBeNull();
   });
 
   it('holds creates back for a poll that stopped waiting only until its listing lapses', async () => {
     const budget = limiter({ limit: 1, windowMs: 100, maxWaitStepMs: 200 });
     const key = uniqueId('k');
     await budget.release(await budget.acquire(key));
-    await expect(budget.acquire(key, AbortSignal.timeout(40), { ahead: true })).rejects.toThrow(
+    await expect(budget.acquire(key, AbortSignal.timeout(40), { kind: 'poll' })).rejects.toThrow(
       /aborted/,
     );
     await sleep(120); // the slot has freed, the listing (4 x 200 ms + 20) has not lapsed

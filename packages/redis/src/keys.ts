@@ -87,8 +87,11 @@ export class RedisKeys {
   budgetPause = (budgetKey: string) => `${this.prefix}:budget:${budgetKey}:paused`;
   /** The last forward step of Redis's clock the key's slots were moved by (rate-limiter acquire). */
   budgetClockStep = (budgetKey: string) => `${this.prefix}:budget:${budgetKey}:clock-step`;
-  /** Requests that go first (polls) waiting for a slot of the key (rate-limiter acquire). */
-  budgetAhead = (budgetKey: string) => `${this.prefix}:budget:${budgetKey}:ahead`;
+  /** Requests waiting for a slot of the key, by kind (rate-limiter acquire). */
+  budgetWaiting = (budgetKey: string, kind: 'poll' | 'other') =>
+    `${this.prefix}:budget:${budgetKey}:waiting:${kind}`;
+  /** Set while the key's creates go before its polls (RateLimiter.putCreatesFirst). */
+  budgetCreatesFirst = (budgetKey: string) => `${this.prefix}:budget:${budgetKey}:creates-first`;
   /** FitRoom credits of a key (hash spent, possibly_spent), kept by @tryon/records' CreditBook. */
   budgetCredits = (budgetKey: string) => `${this.prefix}:budget:${budgetKey}:credits`;
   /** The namespace of the api's per-tenant request limiter (a RateLimiter of its own). */

@@ -230,3 +230,20 @@ export function closingTasks(options: {
     options.firstPollMs <= options.windowMs;
   return closing ? options.limit : 0;
 }
+
+/**
+ * Whether a key's creates should go before its polls (RateLimiter.putCreatesFirst): once what is
+ * left for it, its share of the line and its tasks in flight, fits in one window of tasks. Until
+ * then polls go first (a task already paid for; a window of polls in the closing rounds). From
+ * then on the line's last creates are what the end waits for: a poll pushed to the next window
+ * delays one result, a create pushed into the last window delays the batch by a task duration
+ * (80 items on a fresh key: 60 creates, then the 20 others must share the second window with
+ * the first 60's polls, or come after them in the third).
+ */
+export function createsFirst(options: {
+  limit: number;
+  itemsWaiting: number;
+  tasksInFlight: number;
+}): boolean {
+  return options.itemsWaiting + options.tasksInFlight <= options.limit;
+}

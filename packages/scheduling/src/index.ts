@@ -1,6 +1,7 @@
 export {
   Admission,
   closingTasks,
+  createsFirst,
   keyCap,
   type Admitted,
   type AdmissionStats,

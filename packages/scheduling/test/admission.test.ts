@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { Records, type NewItem } from '@tryon/records';
 import { testRedisUrl, uniqueId } from '@tryon/testing';
-import { Admission, closingTasks, keyCap } from '../src/index.js';
+import { Admission, closingTasks, createsFirst, keyCap } from '../src/index.js';
 
 let redis: Redis;
 let records: Records;
@@ -89,6 +89,15 @@ describe('Admission', () => {
     expect(closingTasks({ ...key, firstPollMs: 61_000, itemsWaiting: 20, tasksInFlight: 0 })).toBe(
       0,
     );
+  });
+
+  it('puts creates first once what is left for a key fits in one window of tasks', () => {
+    // 80 items on a fresh key, its first 60 polled: the 20 others must not wait for all 60.
+    expect(createsFirst({ limit: 60, itemsWaiting: 20, tasksInFlight: 40 })).toBe(true);
+    expect(createsFirst({ limit: 60, itemsWaiting: 20, tasksInFlight: 60 })).toBe(false);
+    // 120 items: polls first while the second round of creates still waits for them.
+    expect(createsFirst({ limit: 60, itemsWaiting: 60, tasksInFlight: 60 })).toBe(false);
+    expect(createsFirst({ limit: 60, itemsWaiting: 0, tasksInFlight: 60 })).toBe(true);
   });
 
   it("lets a small batch in within one admission, behind another tenant's big one", async () => {

@@ -1,8 +1,10 @@
 import type { Logger } from 'pino';
 import { tryonJob, tryonJobId, type TryonQueue } from '@tryon/queues';
 import type { Records } from '@tryon/records';
+import type { RateLimiter } from '@tryon/rate-limiter';
 import {
   closingTasks,
+  createsFirst,
   firstPollDelayMs,
   keyCap,
   type Admission,
@@ -13,16 +15,18 @@ import type { BudgetMonitor } from './budget-monitor.js';
 
 /** Every this many ticks the admitter looks for admitted jobs still asleep. */
 const SWEEP_EVERY_TICKS = 40;
+/** A key put creates first stays so for this many ticks unless renewed (by any process). */
+const CREATES_FIRST_TICKS = 10;
 
 export interface AdmitterOptions {
   admission: Admission;
   records: Records;
   monitor: BudgetMonitor;
+  /** The budget: its limit and window, and which kind of request goes first. */
+  limiter: Pick<RateLimiter, 'putCreatesFirst' | 'limit' | 'windowMs'>;
   durations: DurationModel;
   pollPolicy: PollPolicy;
   queue: TryonQueue;
-  rateLimit: number;
-  rateWindowMs: number;
   intervalMs: number;
   logger: Logger;
 }
@@ -86,7 +90,8 @@ export class Admitter {
   private ticks = 0;
 
   private async tick(): Promise<void> {
-    const { admission, monitor, rateLimit, rateWindowMs } = this.options;
+    const { admission, monitor, limiter } = this.options;
+    const { limit: rateLimit, windowMs: rateWindowMs } = limiter;
     // Now and then, wake admitted items whose promotion was lost (an admitter that died
     // between admitting and promoting): there are only a few per key.
     if (this.ticks++ % SWEEP_EVERY_TICKS === 0) await this.wake(await admission.assigned());
@@ -96,6 +101,18 @@ export class Admitter {
     const keys = monitor.usableKeys();
     // The line goes to every usable key: each sees its share of it.
     const itemsWaiting = monitor.itemsInLine() / Math.max(1, keys.length);
+    await Promise.all(
+      keys.map((budgetKey) =>
+        this.orderRequests(
+          budgetKey,
+          createsFirst({
+            limit: rateLimit,
+            itemsWaiting,
+            tasksInFlight: monitor.outlook(budgetKey).tasksInFlight,
+          }),
+        ),
+      ),
+    );
     const rooms = keys.map((budgetKey) => ({
       budgetKey,
       cap,
@@ -113,6 +130,25 @@ export class Admitter {
       hd: this.weight('hd'),
     });
     await this.wake(admitted);
+  }
+
+  /** When this process last put each key creates first, until when (ms); absent: polls first. */
+  private readonly createsFirstUntil = new Map<string, number>();
+
+  /** Puts the key's creates or its polls first, writing only on a change or a renewal. */
+  private async orderRequests(budgetKey: string, creates: boolean): Promise<void> {
+    const { limiter, intervalMs } = this.options;
+    const now = Date.now();
+    const until = this.createsFirstUntil.get(budgetKey);
+    const forMs = CREATES_FIRST_TICKS * intervalMs;
+    if (creates) {
+      if (until !== undefined && until - now > forMs / 2) return;
+      await limiter.putCreatesFirst(budgetKey, forMs);
+      this.createsFirstUntil.set(budgetKey, now + forMs);
+    } else if (until !== undefined) {
+      await limiter.putCreatesFirst(budgetKey, 0);
+      this.createsFirstUntil.delete(budgetKey);
+    }
   }
 
   /** Promotes the jobs of admitted items that are still asleep. */

@@ -226,11 +226,10 @@ async function startScheduling(config: Config, services: Services, logger: Logge
     admission,
     records: services.records,
     monitor,
+    limiter: services.limiter,
     durations,
     pollPolicy,
     queue: services.tryonQueue,
-    rateLimit,
-    rateWindowMs,
     intervalMs: Math.max(10, Math.min(250, Math.round(rateWindowMs / 60))),
     logger,
   });

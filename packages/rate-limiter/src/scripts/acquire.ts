@@ -21,18 +21,22 @@ import { defineScript } from '@tryon/redis';
  * ahead by more than a tolerance, every slot is moved later by the difference, once per step
  * (the step is remembered for a while, so that other processes noticing it do not move them again).
  *
- * Requests for tasks already paid for (polls) go first: while one waits for a slot it is listed
- * in the key's "ahead" set (member: its waiter id, score: when the listing lapses unless renewed
- * by its next try), and any other request (a create, an input check) is granted only the slots
- * those waiters leave. A window of polls is then spent on polls, not half on creates that only
- * start tasks the budget cannot poll before the next window.
+ * Waiting requests are served by kind, polls or others (creates, input checks): one kind goes
+ * first, and the other is granted only the slots left by the first kind's waiters. A request
+ * waiting for a slot is listed in its kind's waiting set (member: its waiter id, score: when the
+ * listing lapses unless renewed by its next try). Polls go first (a task already paid for, and a
+ * window of polls spent on polls rather than half on creates the budget cannot poll before the
+ * next window), except while the key's "creates first" marker is set (the admitter sets it when
+ * what is left for the key fits in one window of tasks: see closingTasks in @tryon/scheduling):
+ * then the last creates must not be pushed into the last window by polls that can wait for it.
  */
 
 /**
- * KEYS: slots, pause, clock step, ahead. ARGV: limit, holdMs, tokenId, a pause reason that does
- * not stop this request ('' for none), the TIME expected in ms (0: unknown), the tolerance in ms,
- * how long a step is remembered in ms, the waiter id of a request that goes first ('' for
- * none), how long its listing lasts without a new try, in ms.
+ * KEYS: slots, pause, clock step, waiting polls, waiting others, creates-first marker.
+ * ARGV: limit, holdMs, tokenId, a pause reason that does not stop this request ('' for none),
+ * the TIME expected in ms (0: unknown), the tolerance in ms, how long a step is remembered in
+ * ms, the request's waiter id (stable across its tries; '' for a single try, never listed),
+ * its kind ('poll' or 'other'), how long a listing lasts without a new try, in ms.
  * Returns [granted, waitMs, paused, now, slots moved by ms].
  */
 const LUA = `
@@ -62,26 +66,29 @@ if pausedFor > 0 and (ARGV[4] == '' or redis.call('GET', KEYS[2]) ~= ARGV[4]) th
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
 local limit = tonumber(ARGV[1])
 local holdMs = tonumber(ARGV[2])
 local waiter = ARGV[8]
-local aheadTtl = tonumber(ARGV[9])
+local mine = ARGV[9] == 'poll' and KEYS[4] or KEYS[5]
+local listTtl = tonumber(ARGV[10])
+local firstKind = redis.call('EXISTS', KEYS[6]) == 1 and KEYS[5] or KEYS[4]
 local used = redis.call('ZCARD', KEYS[1])
 local free = limit - used
-if waiter == '' then free = free - redis.call('ZCARD', KEYS[4]) end
+if mine ~= firstKind then free = free - redis.call('ZCARD', firstKind) end
 if free > 0 then
   redis.call('ZADD', KEYS[1], now + holdMs, ARGV[3])
   redis.call('PEXPIRE', KEYS[1], holdMs)
-  if waiter ~= '' then redis.call('ZREM', KEYS[4], waiter) end
+  if waiter ~= '' then redis.call('ZREM', mine, waiter) end
   return {1, 0, 0, now, moved}
 end
 if waiter ~= '' then
-  redis.call('ZADD', KEYS[4], now + aheadTtl, waiter)
-  redis.call('PEXPIRE', KEYS[4], aheadTtl)
+  redis.call('ZADD', mine, now + listTtl, waiter)
+  redis.call('PEXPIRE', mine, listTtl)
 end
 if used < limit then
-  -- A free slot the waiters ahead will take within their next try.
-  return {0, math.ceil(aheadTtl / 4), 0, now, moved}
+  -- A free slot the waiters of the other kind will take within their next try.
+  return {0, math.ceil(listTtl / 4), 0, now, moved}
 end
 local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {0, tonumber(first[2]) - now, 0, now, moved}
@@ -97,13 +104,20 @@ export type AcquireReply = [
 
 export const acquireScript = defineScript<AcquireReply>({
   name: 'rateLimiterAcquire',
-  numberOfKeys: 4,
+  numberOfKeys: 6,
   lua: LUA,
 });
 
 export function acquireSlot(
   redis: Redis,
-  keys: { slots: string; pause: string; clockStep: string; ahead: string },
+  keys: {
+    slots: string;
+    pause: string;
+    clockStep: string;
+    waitingPolls: string;
+    waitingOthers: string;
+    createsFirst: string;
+  },
   args: {
     limit: number;
     holdMs: number;
@@ -113,15 +127,23 @@ export function acquireSlot(
     expectedNow?: number;
     toleranceMs?: number;
     stepMemoryMs?: number;
-    /** Set for a request that goes first: its id while it waits, stable across its tries. */
-    aheadWaiter?: string;
-    /** How long a waiter ahead stays listed without a new try. */
-    aheadTtlMs?: number;
+    /** The request's id while it waits, stable across its tries; none: a try that is not listed. */
+    waiter?: string;
+    kind?: 'poll' | 'other';
+    /** How long a waiter stays listed without a new try. */
+    listTtlMs?: number;
   },
 ): Promise<AcquireReply> {
   return acquireScript.run(
     redis,
-    [keys.slots, keys.pause, keys.clockStep, keys.ahead],
+    [
+      keys.slots,
+      keys.pause,
+      keys.clockStep,
+      keys.waitingPolls,
+      keys.waitingOthers,
+      keys.createsFirst,
+    ],
     [
       args.limit,
       args.holdMs,
@@ -130,8 +152,9 @@ export function acquireSlot(
       Math.floor(args.expectedNow ?? 0),
       args.toleranceMs ?? 0,
       args.stepMemoryMs ?? 1,
-      args.aheadWaiter ?? '',
-      Math.max(1, Math.ceil(args.aheadTtlMs ?? 1_000)),
+      args.waiter ?? '',
+      args.kind ?? 'other',
+      Math.max(1, Math.ceil(args.listTtlMs ?? 1_000)),
     ],
   );
 }
