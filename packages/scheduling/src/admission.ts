@@ -232,18 +232,21 @@ export function closingTasks(options: {
 }
 
 /**
- * Whether a key's creates should go before its polls (RateLimiter.putCreatesFirst): once what is
- * left for it, its share of the line and its tasks in flight, fits in one window of tasks. Until
- * then polls go first (a task already paid for; a window of polls in the closing rounds). From
- * then on the line's last creates are what the end waits for: a poll pushed to the next window
- * delays one result, a create pushed into the last window delays the batch by a task duration
- * (80 items on a fresh key: 60 creates, then the 20 others must share the second window with
- * the first 60's polls, or come after them in the third).
+ * Whether a key's creates should go before its polls (RateLimiter.putCreatesFirst): once the
+ * requests left for it fit in two windows, two per waiting item, one per task in flight (its
+ * poll) and one more per create waiting for a slot. Until then polls go first (a task already
+ * paid for; in the closing rounds a window of polls, then a window of creates). From then on
+ * the next window is the last but one, and the line's last creates must go in it: a poll pushed
+ * to the last window delays one result, a create pushed there delays the batch by a task
+ * duration. (80 items on a fresh key: 60 creates; the other 20 share the second window with
+ * the first 60's polls instead of coming after them in the third.)
  */
 export function createsFirst(options: {
   limit: number;
   itemsWaiting: number;
   tasksInFlight: number;
+  createsWaiting: number;
 }): boolean {
-  return options.itemsWaiting + options.tasksInFlight <= options.limit;
+  const requestsLeft = 2 * options.itemsWaiting + options.tasksInFlight + options.createsWaiting;
+  return requestsLeft <= 2 * options.limit;
 }

@@ -91,13 +91,19 @@ describe('Admission', () => {
     );
   });
 
-  it('puts creates first once what is left for a key fits in one window of tasks', () => {
-    // 80 items on a fresh key, its first 60 polled: the 20 others must not wait for all 60.
-    expect(createsFirst({ limit: 60, itemsWaiting: 20, tasksInFlight: 40 })).toBe(true);
-    expect(createsFirst({ limit: 60, itemsWaiting: 20, tasksInFlight: 60 })).toBe(false);
-    // 120 items: polls first while the second round of creates still waits for them.
-    expect(createsFirst({ limit: 60, itemsWaiting: 60, tasksInFlight: 60 })).toBe(false);
-    expect(createsFirst({ limit: 60, itemsWaiting: 0, tasksInFlight: 60 })).toBe(true);
+  it('puts creates first once the requests left for a key fit in two windows', () => {
+    const key = { limit: 60, createsWaiting: 0 };
+    // 80 items on a fresh key, its first 60 created: the 20 others go in the second window.
+    expect(createsFirst({ ...key, itemsWaiting: 20, tasksInFlight: 60 })).toBe(true);
+    // 120 items: polls first while the second round of creates still waits for them ...
+    expect(createsFirst({ ...key, itemsWaiting: 60, tasksInFlight: 60 })).toBe(false);
+    expect(createsFirst({ ...key, itemsWaiting: 1, tasksInFlight: 60, createsWaiting: 59 })).toBe(
+      false,
+    );
+    // ... and creates first once they are all admitted.
+    expect(createsFirst({ ...key, itemsWaiting: 0, tasksInFlight: 60, createsWaiting: 60 })).toBe(
+      true,
+    );
   });
 
   it("lets a small batch in within one admission, behind another tenant's big one", async () => {

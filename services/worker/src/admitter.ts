@@ -109,6 +109,7 @@ export class Admitter {
             limit: rateLimit,
             itemsWaiting,
             tasksInFlight: monitor.outlook(budgetKey).tasksInFlight,
+            createsWaiting: monitor.createsWaiting(budgetKey),
           }),
         ),
       ),
