@@ -93,8 +93,6 @@ export interface BudgetUsage {
   inFlight: number;
   /** When each of the inUse slots frees, in ms from the reading, ascending. */
   freesInMs: number[];
-  /** Requests waiting for a slot now, by kind (creates and input checks are 'other'). */
-  waiting: Record<AcquireKind, number>;
   pausedMs: number;
   pausedReason: string | null;
 }
@@ -293,21 +291,12 @@ export class RateLimiter {
   async usage(budgetKey: string): Promise<BudgetUsage> {
     usageScript.register(this.redis);
     const multi = this.redis.multi();
-    usageScript.queue(
-      multi,
-      [
-        this.slotsKey(budgetKey),
-        this.pauseKey(budgetKey),
-        this.keys.budgetWaiting(budgetKey, 'poll'),
-        this.keys.budgetWaiting(budgetKey, 'other'),
-      ],
-      [this.windowMs],
-    );
+    usageScript.queue(multi, [this.slotsKey(budgetKey), this.pauseKey(budgetKey)], [this.windowMs]);
     const [[, result], [, reason]] = (await multi.get(this.pauseKey(budgetKey)).exec()) as [
       [null, UsageReply],
       [null, string | null],
     ];
-    const [inUse, inFlight, pausedMs, , freesInMs, pollsWaiting, othersWaiting] = result;
+    const [inUse, inFlight, pausedMs, , freesInMs] = result;
     return {
       budgetKey,
       limit: this.limit,
@@ -315,7 +304,6 @@ export class RateLimiter {
       inUse,
       inFlight,
       freesInMs,
-      waiting: { poll: pollsWaiting, other: othersWaiting },
       pausedMs: Math.max(0, pausedMs),
       pausedReason: pausedMs > 0 ? reason : null,
     };

@@ -276,7 +276,6 @@ describe('RateLimiter', () => {
     const pollA = await budget.tryAcquire(key, { id: 'poll-a', kind: 'poll' });
     const pollB = await budget.tryAcquire(key, { id: 'poll-b', kind: 'poll' });
     expect([pollA.token, pollB.token]).toEqual([null, null]);
-    expect((await budget.usage(key)).waiting).toEqual({ poll: 2, other: 0 });
     await sleep(320); // the three slots have freed
     const creates = await Promise.all([1, 2, 3].map(() => budget.tryAcquire(key)));
     expect(creates.filter((attempt) => attempt.token)).toHaveLength(1);

@@ -3,6 +3,7 @@ import { RedisKeys } from '@tryon/redis';
 import { admitItems } from './scripts/admit.js';
 import { assignedItems } from './scripts/assigned.js';
 import { lineDepths } from './scripts/depths.js';
+import { notCreatedItems } from './scripts/not-created.js';
 import { parkItem, parkItems } from './scripts/park.js';
 import { releaseItem } from './scripts/release.js';
 import type { WaitingBatch } from './eta.js';
@@ -153,6 +154,11 @@ export class Admission {
     return this.redis.hget(this.keys.admissionAssigned(), itemId);
   }
 
+  /** How many items admitted to the key have no FitRoom task yet. */
+  async notCreated(budgetKey: string): Promise<number> {
+    return notCreatedItems(this.redis, this.keys, budgetKey);
+  }
+
   /** Gives an item's slot back (finished, failed, cancelled, or moving to another key). */
   async release(itemId: string): Promise<boolean> {
     return releaseItem(this.redis, this.keys, itemId);
@@ -233,20 +239,21 @@ export function closingTasks(options: {
 
 /**
  * Whether a key's creates should go before its polls (RateLimiter.putCreatesFirst): once the
- * requests left for it fit in two windows, two per waiting item, one per task in flight (its
- * poll) and one more per create waiting for a slot. Until then polls go first (a task already
- * paid for; in the closing rounds a window of polls, then a window of creates). From then on
- * the next window is the last but one, and the line's last creates must go in it: a poll pushed
- * to the last window delays one result, a create pushed there delays the batch by a task
- * duration. (80 items on a fresh key: 60 creates; the other 20 share the second window with
- * the first 60's polls instead of coming after them in the third.)
+ * requests left for it fit in two windows, two per waiting item and per admitted item not
+ * created yet, one per task created (its poll). Until then polls go first (a task already paid
+ * for; in the closing rounds a window of polls, then a window of creates). From then on the next
+ * window is the last but one, and the line's last creates must go in it: a poll pushed to the
+ * last window delays one result, a create pushed there delays the batch by a task duration.
+ * (80 items on a fresh key: 60 creates; the other 20 share the second window with the first
+ * 60's polls instead of coming after them in the third.)
  */
 export function createsFirst(options: {
   limit: number;
   itemsWaiting: number;
+  /** Admitted to the key and not finished, created or not. */
   tasksInFlight: number;
-  createsWaiting: number;
+  notCreated: number;
 }): boolean {
-  const requestsLeft = 2 * options.itemsWaiting + options.tasksInFlight + options.createsWaiting;
+  const requestsLeft = 2 * options.itemsWaiting + options.tasksInFlight + options.notCreated;
   return requestsLeft <= 2 * options.limit;
 }

@@ -91,19 +91,26 @@ describe('Admission', () => {
     );
   });
 
+  it('counts the admitted items of a key whose FitRoom task is still to be created', async () => {
+    await parkBatch('acme', 10);
+    const admitted = await admission.admit(oneKey, WEIGHTS);
+    expect(await admission.notCreated('key-a')).toBe(admitted.length);
+    await records.updateItem(admitted[0]!.itemId, { fitroom_task_id: 'task-1' });
+    expect(await admission.notCreated('key-a')).toBe(admitted.length - 1);
+    expect(await admission.notCreated('key-b')).toBe(0);
+  });
+
   it('puts creates first once the requests left for a key fit in two windows', () => {
-    const key = { limit: 60, createsWaiting: 0 };
+    const key = { limit: 60, notCreated: 0 };
     // 80 items on a fresh key, its first 60 created: the 20 others go in the second window.
     expect(createsFirst({ ...key, itemsWaiting: 20, tasksInFlight: 60 })).toBe(true);
     // 120 items: polls first while the second round of creates still waits for them ...
     expect(createsFirst({ ...key, itemsWaiting: 60, tasksInFlight: 60 })).toBe(false);
-    expect(createsFirst({ ...key, itemsWaiting: 1, tasksInFlight: 60, createsWaiting: 59 })).toBe(
+    expect(createsFirst({ ...key, itemsWaiting: 1, tasksInFlight: 60, notCreated: 59 })).toBe(
       false,
     );
     // ... and creates first once they are all admitted.
-    expect(createsFirst({ ...key, itemsWaiting: 0, tasksInFlight: 60, createsWaiting: 60 })).toBe(
-      true,
-    );
+    expect(createsFirst({ ...key, itemsWaiting: 0, tasksInFlight: 60, notCreated: 60 })).toBe(true);
   });
 
   it("lets a small batch in within one admission, behind another tenant's big one", async () => {

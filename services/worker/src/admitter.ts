@@ -101,19 +101,7 @@ export class Admitter {
     const keys = monitor.usableKeys();
     // The line goes to every usable key: each sees its share of it.
     const itemsWaiting = monitor.itemsInLine() / Math.max(1, keys.length);
-    await Promise.all(
-      keys.map((budgetKey) =>
-        this.orderRequests(
-          budgetKey,
-          createsFirst({
-            limit: rateLimit,
-            itemsWaiting,
-            tasksInFlight: monitor.outlook(budgetKey).tasksInFlight,
-            createsWaiting: monitor.createsWaiting(budgetKey),
-          }),
-        ),
-      ),
-    );
+    await Promise.all(keys.map((budgetKey) => this.orderRequests(budgetKey, itemsWaiting)));
     const rooms = keys.map((budgetKey) => ({
       budgetKey,
       cap,
@@ -133,12 +121,23 @@ export class Admitter {
     await this.wake(admitted);
   }
 
-  /** When this process last put each key creates first, until when (ms); absent: polls first. */
+  /** What this process last wrote for each key: creates first until then (ms), or polls first (0). */
   private readonly createsFirstUntil = new Map<string, number>();
 
-  /** Puts the key's creates or its polls first, writing only on a change or a renewal. */
-  private async orderRequests(budgetKey: string, creates: boolean): Promise<void> {
-    const { limiter, intervalMs } = this.options;
+  /** Puts the key's creates or its polls first (see createsFirst), writing on a change or a renewal. */
+  private async orderRequests(budgetKey: string, itemsWaiting: number): Promise<void> {
+    const { admission, monitor, limiter, intervalMs } = this.options;
+    const tasksInFlight = monitor.outlook(budgetKey).tasksInFlight;
+    // Counting the creates still to come costs a read per task in flight: only near the end.
+    const near = 2 * itemsWaiting + tasksInFlight <= 2 * limiter.limit;
+    const creates =
+      near &&
+      createsFirst({
+        limit: limiter.limit,
+        itemsWaiting,
+        tasksInFlight,
+        notCreated: await admission.notCreated(budgetKey),
+      });
     const now = Date.now();
     const until = this.createsFirstUntil.get(budgetKey);
     const forMs = CREATES_FIRST_TICKS * intervalMs;
@@ -146,9 +145,9 @@ export class Admitter {
       if (until !== undefined && until - now > forMs / 2) return;
       await limiter.putCreatesFirst(budgetKey, forMs);
       this.createsFirstUntil.set(budgetKey, now + forMs);
-    } else if (until !== undefined) {
+    } else if (until !== 0) {
       await limiter.putCreatesFirst(budgetKey, 0);
-      this.createsFirstUntil.delete(budgetKey);
+      this.createsFirstUntil.set(budgetKey, 0);
     }
   }
 

@@ -11,8 +11,6 @@ interface KeyState {
   readAt: number;
   /** Tasks admitted to the key and not finished. */
   tasksInFlight: number;
-  /** Creates (and input checks) waiting for a slot of the key. */
-  createsWaiting: number;
   paused: boolean;
 }
 
@@ -70,7 +68,6 @@ export class BudgetMonitor {
         freesInMs: usage.freesInMs,
         readAt,
         tasksInFlight: line.inFlight[usage.budgetKey] ?? 0,
-        createsWaiting: usage.waiting.other,
         paused: usage.pausedMs > 0,
       });
     }
@@ -98,11 +95,6 @@ export class BudgetMonitor {
   /** Items waiting in the admission line at the last reading, for every key. */
   itemsInLine(): number {
     return this.itemsWaiting;
-  }
-
-  /** Creates waiting for a slot of the key at the last reading. */
-  createsWaiting(budgetKey: string): number {
-    return this.states.get(budgetKey)?.createsWaiting ?? 0;
   }
 
   /** Requests free in the key's window at the last reading. */

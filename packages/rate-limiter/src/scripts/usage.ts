@@ -1,10 +1,8 @@
 import { defineScript } from '@tryon/redis';
 
 /**
- * KEYS: slots, pause, waiting polls, waiting others. ARGV: windowMs. Returns [inUse,
- * inFlightUntilAnswer, pausedMs, now, freesInMs, pollsWaiting, othersWaiting]; in-flight = not
- * yet released; freesInMs = when each slot frees, from now, ascending; waiting = listed waiters
- * whose listing has not lapsed (see acquire.ts).
+ * KEYS: slots, pause. ARGV: windowMs. Returns [inUse, inFlightUntilAnswer, pausedMs, now,
+ * freesInMs]; in-flight = not yet released; freesInMs = when each slot frees, from now, ascending.
  */
 const LUA = `
 local t = redis.call('TIME')
@@ -15,9 +13,7 @@ local inFlight = redis.call('ZCOUNT', KEYS[1], now + tonumber(ARGV[1]) + 1, '+in
 local slots = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
 local frees = {}
 for i = 2, #slots, 2 do frees[#frees + 1] = tonumber(slots[i]) - now end
-local pollsWaiting = redis.call('ZCOUNT', KEYS[3], now + 1, '+inf')
-local othersWaiting = redis.call('ZCOUNT', KEYS[4], now + 1, '+inf')
-return {inUse, inFlight, redis.call('PTTL', KEYS[2]), now, frees, pollsWaiting, othersWaiting}
+return {inUse, inFlight, redis.call('PTTL', KEYS[2]), now, frees}
 `;
 
 export type UsageReply = [
@@ -26,12 +22,10 @@ export type UsageReply = [
   pausedMs: number,
   now: number,
   freesInMs: number[],
-  pollsWaiting: number,
-  othersWaiting: number,
 ];
 
 export const usageScript = defineScript<UsageReply>({
   name: 'rateLimiterUsage',
-  numberOfKeys: 4,
+  numberOfKeys: 2,
   lua: LUA,
 });
