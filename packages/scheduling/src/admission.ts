@@ -209,7 +209,8 @@ export function keyCap(limit: number, windowMs: number, slack = 1.6): number {
  * How many tasks a key may have in flight, whatever their weights, while the line it serves is
  * nearly done: a whole window's worth (limit) once the items waiting for the key and its tasks
  * in flight fit in two rounds of creates and polls (2 x limit tasks) and a task's first poll at
- * saturation (the longest duration seen) comes within a window; 0 (keyCap alone) otherwise.
+ * saturation (the longest duration seen) comes within a window, and every item left once its
+ * creates go first (createsFirst); 0 (keyCap alone) otherwise.
  *
  * Why: FitRoom counts requests in any rolling window, so after a burst a key's requests come
  * back a window at a time, and a batch's last request cannot go before the window in which its
@@ -219,9 +220,12 @@ export function keyCap(limit: number, windowMs: number, slack = 1.6): number {
  * With the whole window the line's end runs in rounds: a window of creates, a window of their
  * polls (each the task's only one, since a window is longer than nearly every task; the limiter
  * serves waiting polls before creates), and the batch ends with its last window instead of one
- * task duration after it. The price is lag: a finished task waits for the next round, up to a
- * window. A long line keeps the steady cap, whose lag is shorter, until its end. Tasks longer
- * than a window would need a second poll each in such rounds: they keep the steady cap.
+ * task duration after it. Once the next window is the last but one, the line's last items are
+ * admitted at once, so that their creates wait for it ahead of the polls (admitted as polls
+ * finish, they would come too late to claim it). The price is lag: a finished task waits for the
+ * next round, up to a window. A long line keeps the steady cap, whose lag is shorter, until its
+ * end. Tasks longer than a window would need a second poll each in such rounds: they keep the
+ * steady cap.
  */
 export function closingTasks(options: {
   limit: number;
@@ -230,11 +234,12 @@ export function closingTasks(options: {
   tasksInFlight: number;
   /** When a task is first polled at saturation, from its create (firstPollDelayMs at 1). */
   firstPollMs: number;
+  createsFirst: boolean;
 }): number {
-  const closing =
-    options.itemsWaiting + options.tasksInFlight <= 2 * options.limit &&
-    options.firstPollMs <= options.windowMs;
-  return closing ? options.limit : 0;
+  const left = options.itemsWaiting + options.tasksInFlight;
+  const closing = left <= 2 * options.limit && options.firstPollMs <= options.windowMs;
+  if (!closing) return 0;
+  return options.createsFirst ? Math.ceil(left) : options.limit;
 }
 
 /**

@@ -101,8 +101,10 @@ export class Admitter {
     const keys = monitor.usableKeys();
     // The line goes to every usable key: each sees its share of it.
     const itemsWaiting = monitor.itemsInLine() / Math.max(1, keys.length);
-    await Promise.all(keys.map((budgetKey) => this.orderRequests(budgetKey, itemsWaiting)));
-    const rooms = keys.map((budgetKey) => ({
+    const creates = await Promise.all(
+      keys.map((budgetKey) => this.orderRequests(budgetKey, itemsWaiting)),
+    );
+    const rooms = keys.map((budgetKey, i) => ({
       budgetKey,
       cap,
       spareRequests: monitor.spareRequests(budgetKey),
@@ -112,6 +114,7 @@ export class Admitter {
         itemsWaiting,
         tasksInFlight: monitor.outlook(budgetKey).tasksInFlight,
         firstPollMs: this.firstPollMs('normal'),
+        createsFirst: creates[i]!,
       }),
     }));
     const admitted = await admission.admit(rooms, {
@@ -124,8 +127,11 @@ export class Admitter {
   /** What this process last wrote for each key: creates first until then (ms), or polls first (0). */
   private readonly createsFirstUntil = new Map<string, number>();
 
-  /** Puts the key's creates or its polls first (see createsFirst), writing on a change or a renewal. */
-  private async orderRequests(budgetKey: string, itemsWaiting: number): Promise<void> {
+  /**
+   * Puts the key's creates or its polls first (see createsFirst), writing on a change or a
+   * renewal; true for creates first.
+   */
+  private async orderRequests(budgetKey: string, itemsWaiting: number): Promise<boolean> {
     const { admission, monitor, limiter, intervalMs } = this.options;
     const tasksInFlight = monitor.outlook(budgetKey).tasksInFlight;
     // Counting the creates still to come costs a read per task in flight: only near the end.
@@ -142,13 +148,14 @@ export class Admitter {
     const until = this.createsFirstUntil.get(budgetKey);
     const forMs = CREATES_FIRST_TICKS * intervalMs;
     if (creates) {
-      if (until !== undefined && until - now > forMs / 2) return;
+      if (until !== undefined && until - now > forMs / 2) return true;
       await limiter.putCreatesFirst(budgetKey, forMs);
       this.createsFirstUntil.set(budgetKey, now + forMs);
     } else if (until !== 0) {
       await limiter.putCreatesFirst(budgetKey, 0);
       this.createsFirstUntil.set(budgetKey, 0);
     }
+    return creates;
   }
 
   /** Promotes the jobs of admitted items that are still asleep. */
