@@ -205,12 +205,15 @@ export function keyCap(limit: number, windowMs: number, slack = 1.6): number {
   return (limit / (2 * windowMs)) * slack;
 }
 
+/** The closing rounds need this share of the tasks to end within a window (closingTasks). */
+export const CLOSING_QUANTILE = 0.9;
+
 /**
  * How many tasks a key may have in flight, whatever their weights, while the line it serves is
  * nearly done: a whole window's worth (limit) once the items waiting for the key and its tasks
- * in flight fit in two rounds of creates and polls (2 x limit tasks) and a task's first poll at
- * saturation (the longest duration seen) comes within a window, and every item left once its
- * creates go first (createsFirst); 0 (keyCap alone) otherwise.
+ * in flight fit in two rounds of creates and polls (2 x limit tasks) and most tasks (the learned
+ * CLOSING_QUANTILE) end within a window, and every item left once its creates go first
+ * (createsFirst); 0 (keyCap alone) otherwise.
  *
  * Why: FitRoom counts requests in any rolling window, so after a burst a key's requests come
  * back a window at a time, and a batch's last request cannot go before the window in which its
@@ -224,20 +227,20 @@ export function keyCap(limit: number, windowMs: number, slack = 1.6): number {
  * admitted at once, so that their creates wait for it ahead of the polls (admitted as polls
  * finish, they would come too late to claim it). The price is lag: a finished task waits for the
  * next round, up to a window. A long line keeps the steady cap, whose lag is shorter, until its
- * end. Tasks longer than a window would need a second poll each in such rounds: they keep the
- * steady cap.
+ * end. Tasks longer than a window need a second poll each in such rounds: when they are more
+ * than a few, the steady cap stays.
  */
 export function closingTasks(options: {
   limit: number;
   windowMs: number;
   itemsWaiting: number;
   tasksInFlight: number;
-  /** When a task is first polled at saturation, from its create (firstPollDelayMs at 1). */
-  firstPollMs: number;
+  /** The learned duration's CLOSING_QUANTILE. */
+  mostTasksEndMs: number;
   createsFirst: boolean;
 }): number {
   const left = options.itemsWaiting + options.tasksInFlight;
-  const closing = left <= 2 * options.limit && options.firstPollMs <= options.windowMs;
+  const closing = left <= 2 * options.limit && options.mostTasksEndMs <= options.windowMs;
   if (!closing) return 0;
   return options.createsFirst ? Math.ceil(left) : options.limit;
 }

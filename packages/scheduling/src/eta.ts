@@ -2,6 +2,7 @@
  * When a batch's open items should be done: budget arithmetic, no I/O. The API gathers the
  * inputs (counts, the admission line, learned durations); these functions only compute.
  */
+import { CLOSING_QUANTILE } from './admission.js';
 import { DurationDistribution } from './duration-distribution.js';
 
 /**
@@ -55,22 +56,31 @@ export function throughputPerMs(input: Omit<EtaInput, 'left' | 'ahead' | 'now'>)
  * learned distribution, one mean duration; with one, its quantile 1 - 1/(n + 1) for the n tasks
  * of the last wave (the expected largest of n draws), at most the 99th percentile. When the
  * budget paces the batch, its last tasks are created on a saturated key, whose first poll goes
- * at the longest duration seen (see poll-planner.ts): the table's top.
+ * at the longest duration seen, at most a window after the create (see poll-planner.ts).
  */
 export function tailMs(
-  input: Pick<EtaInput, 'taskMs' | 'taskQuantilesMs'>,
+  input: Pick<EtaInput, 'taskMs' | 'taskQuantilesMs' | 'rateWindowMs'>,
   lastWave: number,
   saturated = false,
 ): number {
   if (!input.taskQuantilesMs || input.taskQuantilesMs.length < 2) return input.taskMs;
-  const q = saturated ? 1 : Math.min(0.99, 1 - 1 / (Math.max(1, lastWave) + 1));
-  return new DurationDistribution(input.taskQuantilesMs).quantile(q);
+  const dist = new DurationDistribution(input.taskQuantilesMs);
+  if (saturated) return Math.min(dist.quantile(1), input.rateWindowMs);
+  return dist.quantile(Math.min(0.99, 1 - 1 / (Math.max(1, lastWave) + 1)));
+}
+
+/** Whether most tasks (CLOSING_QUANTILE of them) end within a window: see closingTasks. */
+function mostEndWithinWindow(input: EtaInput): boolean {
+  const q = input.taskQuantilesMs;
+  const ms =
+    q && q.length >= 2 ? new DurationDistribution(q).quantile(CLOSING_QUANTILE) : input.taskMs;
+  return ms <= input.rateWindowMs;
 }
 
 /**
  * ETA = the time the budget needs for every request ahead and ours, less the requests the
  * windows have free now (or the concurrency's pace, if slower), and the tail (tailMs): after it,
- * or for a paced batch whose tail fits in a window, the larger of the two. As the lower bound in
+ * or for a paced batch whose tasks mostly end within a window, the larger of the two. As the lower bound in
  * DESIGN.md: a small batch on a fresh key is its longest task. Null when nothing is left or
  * nothing can run (no key).
  */
@@ -87,8 +97,8 @@ export function batchEta(input: EtaInput): Eta | null {
   const lastWave = Math.min(input.left, Math.max(1, Math.round(input.concurrency)));
   const tail = tailMs(input, lastWave, paced > 0);
   // A paced line closes in rounds of a window (closingTasks): its last window polls tasks
-  // created a window before, so a tail within a window ends with the budget's time, not after it.
-  const closesInRounds = paced > 0 && budgetMs >= runMs && tail <= input.rateWindowMs;
+  // created a window before, so the tail ends with the budget's time, not after it.
+  const closesInRounds = paced > 0 && budgetMs >= runMs && mostEndWithinWindow(input);
   const ms =
     (closesInRounds ? Math.max(runMs, tail) : Math.max(0, runMs) + tail) + (input.delayMs ?? 0);
   const seconds = Math.ceil(ms / 1000);

@@ -1,5 +1,6 @@
 export {
   Admission,
+  CLOSING_QUANTILE,
   closingTasks,
   createsFirst,
   keyCap,

@@ -11,8 +11,8 @@
  * pressure on the key's budget (0 idle .. 1 saturated; see poll-pacing.ts for how it is read):
  *
  * - Saturated budget: every request spent on a poll is a task not created, so a poll costs as
- *   much lag as a minute or two, and the first poll goes where every task seen so far was done:
- *   one poll per task.
+ *   much lag as a minute or two, and the first poll goes where every task seen so far was done
+ *   (at most a window after the create): one poll per task.
  * - Nearly saturated: the first poll goes where nearly every task is done (the end of a tight
  *   distribution, the end of the fast mode of a bimodal one, a high quantile of a long tail).
  * - Idle budget: requests are free, latency is what matters: polls start early and no two are
@@ -56,6 +56,13 @@ export interface PollPolicy {
   pollCostSaturatedMs: number;
   /** No poll is planned later than this quantile of the duration. */
   highQuantile: number;
+  /**
+   * At saturation a task's first poll goes where every task seen was done, but no later than
+   * this after its create (the budget's window): by then the key has given back every request
+   * it had at the create, and one outlier among the tasks learned would otherwise hold back the
+   * first poll of every task (a rare task longer than this costs one more poll).
+   */
+  latestFirstPollMs: number;
   /** Beyond the high quantile, how much longer a task may live, as a share of its age (see overdueGapMs). */
   overdueHorizonShare: number;
   /** A progress extrapolation may pull a poll earlier, but not before this conditional quantile (idle, saturated). */
@@ -67,9 +74,14 @@ export interface PollPolicy {
  * A policy in proportion to the poll interval: all gaps scale with the time scale of the run.
  * `refillMs` (window / limit) is how often the key's budget gives back a request: no task polls
  * more often than that, or a single long task fills the window in a burst and whatever comes
- * within the next window waits for that burst to age out.
+ * within the next window waits for that burst to age out. `windowMs` bounds the first poll at
+ * saturation (latestFirstPollMs).
  */
-export function defaultPollPolicy(minGapSaturatedMs: number, refillMs = 0): PollPolicy {
+export function defaultPollPolicy(
+  minGapSaturatedMs: number,
+  refillMs = 0,
+  windowMs = Number.POSITIVE_INFINITY,
+): PollPolicy {
   const eighth = Math.max(1, Math.round(minGapSaturatedMs / 8));
   const minGapIdleMs = Math.min(minGapSaturatedMs, Math.max(eighth, Math.round(refillMs)));
   return {
@@ -81,6 +93,7 @@ export function defaultPollPolicy(minGapSaturatedMs: number, refillMs = 0): Poll
     // request past 2N, and a rolling window can make one such request cost a whole window.
     pollCostSaturatedMs: minGapSaturatedMs * 60,
     highQuantile: 0.99,
+    latestFirstPollMs: windowMs,
     overdueHorizonShare: 0.5,
     hintFloorIdleQ: 0.1,
     hintFloorSaturatedQ: 0.6,
@@ -193,8 +206,9 @@ function plannedPollAt(
 
 /**
  * Milliseconds from the create answer to the first poll. While items wait in line (pressure 1)
- * it goes where every task seen so far was done: a poll that misses is a create not made, and
- * when a batch's 2N requests fill whole windows one request more costs a whole window.
+ * it goes where every task seen so far was done, at most latestFirstPollMs: a poll that misses
+ * is a create not made, and when a batch's 2N requests fill whole windows one request more
+ * costs a whole window.
  */
 export function firstPollDelayMs(
   policy: PollPolicy,
@@ -202,7 +216,7 @@ export function firstPollDelayMs(
   pressure: number,
 ): number {
   const dist = distributionOf(estimate);
-  if (pressure >= 1) return Math.round(dist.quantile(1));
+  if (pressure >= 1) return Math.round(Math.min(dist.quantile(1), policy.latestFirstPollMs));
   const costs = costsAt(policy, Math.max(0, pressure));
   const at = plannedPollAt(dist, 0, { ...costs, minGapMs: 0 }, policy.highQuantile);
   // The longest gap counts from where the earliest tasks end.

@@ -80,15 +80,15 @@ describe('Admission', () => {
     expect(await admission.admit(oneKey, WEIGHTS, 100)).toHaveLength(0);
   });
 
-  it('opens the closing allowance only for a line within two windows of tasks that end within one', () => {
-    const key = { limit: 60, windowMs: 60_000, firstPollMs: 33_000, createsFirst: false };
+  it('opens the closing allowance only for a line within two windows of tasks that mostly end within one', () => {
+    const key = { limit: 60, windowMs: 60_000, mostTasksEndMs: 16_000, createsFirst: false };
     expect(closingTasks({ ...key, itemsWaiting: 120, tasksInFlight: 0 })).toBe(60);
     expect(closingTasks({ ...key, itemsWaiting: 100, tasksInFlight: 21 })).toBe(0);
     expect(closingTasks({ ...key, itemsWaiting: 1_000, tasksInFlight: 40 })).toBe(0);
     // Tasks longer than a window would each need a second poll in rounds of a window.
-    expect(closingTasks({ ...key, firstPollMs: 61_000, itemsWaiting: 20, tasksInFlight: 0 })).toBe(
-      0,
-    );
+    expect(
+      closingTasks({ ...key, mostTasksEndMs: 61_000, itemsWaiting: 20, tasksInFlight: 0 }),
+    ).toBe(0);
     // Creates first: every item left, so that their creates wait ahead of the polls.
     expect(closingTasks({ ...key, createsFirst: true, itemsWaiting: 20, tasksInFlight: 60 })).toBe(
       80,

@@ -45,6 +45,14 @@ describe('first poll', () => {
     expect(expectedPollsPerTask(policy, lognormal, SATURATED)).toBeLessThan(1.01);
   });
 
+  it('goes no later than a window after the create, whatever the longest task seen', () => {
+    const oneWindow = defaultPollPolicy(2_000, 1_000, 30_000);
+    const longest = distributionOf(lognormal).quantile(1);
+    expect(longest).toBeGreaterThan(30_000);
+    expect(firstPollDelayMs(oneWindow, lognormal, SATURATED)).toBe(30_000);
+    expect(firstPollDelayMs(oneWindow, tight, SATURATED)).toBe(10_545);
+  });
+
   it('trades polls against lag just below saturation: the end of the fast mode, a long tail past its p90', () => {
     const nearly = 0.95;
     expect(firstPollDelayMs(policy, bimodal, nearly)).toBe(10_000);

@@ -3,8 +3,10 @@ import { tryonJob, tryonJobId, type TryonQueue } from '@tryon/queues';
 import type { Records } from '@tryon/records';
 import type { RateLimiter } from '@tryon/rate-limiter';
 import {
+  CLOSING_QUANTILE,
   closingTasks,
   createsFirst,
+  distributionOf,
   firstPollDelayMs,
   keyCap,
   type Admission,
@@ -76,15 +78,10 @@ export class Admitter {
       });
   }
 
-  /** When a task is first polled at saturation: its create plus the longest duration seen. */
-  private firstPollMs(mode: 'normal' | 'hd'): number {
-    const { durations, pollPolicy } = this.options;
-    return Math.max(1, firstPollDelayMs(pollPolicy, durations.estimate(mode), 1));
-  }
-
   /** How long an admitted task holds its slot: until the poll that finds it done, at saturation. */
   private weight(mode: 'normal' | 'hd'): number {
-    return 1 / this.firstPollMs(mode);
+    const { durations, pollPolicy } = this.options;
+    return 1 / Math.max(1, firstPollDelayMs(pollPolicy, durations.estimate(mode), 1));
   }
 
   private ticks = 0;
@@ -101,6 +98,9 @@ export class Admitter {
     const keys = monitor.usableKeys();
     // The line goes to every usable key: each sees its share of it.
     const itemsWaiting = monitor.itemsInLine() / Math.max(1, keys.length);
+    const mostTasksEndMs = distributionOf(this.options.durations.estimate('normal')).quantile(
+      CLOSING_QUANTILE,
+    );
     const creates = await Promise.all(
       keys.map((budgetKey) => this.orderRequests(budgetKey, itemsWaiting)),
     );
@@ -113,7 +113,7 @@ export class Admitter {
         windowMs: rateWindowMs,
         itemsWaiting,
         tasksInFlight: monitor.outlook(budgetKey).tasksInFlight,
-        firstPollMs: this.firstPollMs('normal'),
+        mostTasksEndMs,
         createsFirst: creates[i]!,
       }),
     }));

@@ -221,7 +221,8 @@ async function startScheduling(config: Config, services: Services, logger: Logge
   await monitor.start();
   const durations = durationModel(config, services.redis);
   await durations.refresh();
-  const pollPolicy = defaultPollPolicy(config.fitroom.pollIntervalMs, rateWindowMs / rateLimit);
+  const { pollIntervalMs } = config.fitroom;
+  const pollPolicy = defaultPollPolicy(pollIntervalMs, rateWindowMs / rateLimit, rateWindowMs);
   const admitter = new Admitter({
     admission,
     records: services.records,

@@ -182,6 +182,7 @@ export class EtaEstimator {
     const policy = defaultPollPolicy(
       fitroom.pollIntervalMs,
       fitroom.rateWindowMs / fitroom.rateLimit,
+      fitroom.rateWindowMs,
     );
     const taskMs = { normal: 0, hd: 0 };
     const taskQuantilesMs: Snapshot['taskQuantilesMs'] = { normal: undefined, hd: undefined };
