@@ -216,7 +216,7 @@ export class RateLimiter {
       }
       const attempt = await this.tryAcquire(budgetKey, waiter);
       if (attempt.token) return attempt.token;
-      // A waiter that stops here is no longer listed ahead once its listing lapses (a second).
+      // A waiter that stops here stays listed until its listing lapses (about a second).
       if (attempt.paused) throw new BudgetPausedError(budgetKey, attempt.waitMs);
       // A little jitter keeps processes that woke together from retrying in lockstep.
       const step = Math.min(attempt.waitMs, this.maxWaitStepMs) + Math.random() * 5;

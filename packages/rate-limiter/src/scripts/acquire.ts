@@ -27,8 +27,8 @@ import { defineScript } from '@tryon/redis';
  * listing lapses unless renewed by its next try). Polls go first (a task already paid for, and a
  * window of polls spent on polls rather than half on creates the budget cannot poll before the
  * next window), except while the key's "creates first" marker is set (the admitter sets it when
- * what is left for the key fits in one window of tasks: see closingTasks in @tryon/scheduling):
- * then the last creates must not be pushed into the last window by polls that can wait for it.
+ * the requests left for the key fit in two windows: see createsFirst in @tryon/scheduling): then
+ * the last creates must not be pushed into the last window by polls that can wait for it.
  */
 
 /**
