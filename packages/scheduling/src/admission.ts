@@ -78,7 +78,8 @@ function triples(flat: string[]): Admitted[] {
  * its free requests cover all its tasks in flight plus one more, at requestsPerTask each (a
  * create and the poll that finds it done). A 12-item batch then starts whole in a free window
  * instead of in rounds of five, and its polls still fit, since every task in flight is counted
- * as if none of its requests were made yet.
+ * as if none of its requests were made yet. At the line's end a key may have more in flight
+ * still, whatever the weights: see closingTasks below.
  *
  * Keys (named by @tryon/redis's RedisKeys, admission*): the tenants ring, each tenant's batches,
  * each batch's line, the parked set, a sequence, each budget key's in-flight weights and the
