@@ -69,9 +69,8 @@ export type AcquireKind = 'poll' | 'other';
 
 export interface AcquireOptions {
   /**
-   * While requests of both kinds wait, one kind goes first and the other gets only the slots its
-   * waiters leave: polls (tasks already paid for), or creates while the key is put creates first
-   * (putCreatesFirst). Default 'other'.
+   * While the key is put one kind first (putFirst) and requests of both kinds wait, the other
+   * kind gets only the slots the first kind's waiters leave. Default 'other'.
    */
   kind?: AcquireKind;
 }
@@ -171,7 +170,7 @@ export class RateLimiter {
         clockStep: this.keys.budgetClockStep(budgetKey),
         waitingPolls: this.keys.budgetWaiting(budgetKey, 'poll'),
         waitingOthers: this.keys.budgetWaiting(budgetKey, 'other'),
-        createsFirst: this.keys.budgetCreatesFirst(budgetKey),
+        first: this.keys.budgetFirst(budgetKey),
       },
       {
         limit: this.limit,
@@ -275,12 +274,12 @@ export class RateLimiter {
   }
 
   /**
-   * Creates (every request not a poll) go before polls on the key for the next `forMs`, or polls
-   * first again at once with 0 (see scripts/acquire.ts for why).
+   * Waiting requests of `kind` go before the others on the key for the next `forMs`; null:
+   * whoever asks first, at once (see scripts/acquire.ts for when and why).
    */
-  async putCreatesFirst(budgetKey: string, forMs: number): Promise<void> {
-    const key = this.keys.budgetCreatesFirst(budgetKey);
-    if (forMs > 0) await this.redis.set(key, '1', 'PX', Math.ceil(forMs));
+  async putFirst(budgetKey: string, kind: AcquireKind | null, forMs = 0): Promise<void> {
+    const key = this.keys.budgetFirst(budgetKey);
+    if (kind && forMs > 0) await this.redis.set(key, kind, 'PX', Math.ceil(forMs));
     else await this.redis.del(key);
   }
 

@@ -267,12 +267,13 @@ describe('RateLimiter', () => {
     expect([usage.inUse, usage.inFlight, usage.limit]).toEqual([2, 1, 5]);
   });
 
-  it('serves waiting polls before creates when slots free', async () => {
+  it('serves waiting polls before creates when slots free while the key is put polls first', async () => {
     // Listings last 4 x 200 ms + 20: longer than the wait for the window below.
     const budget = limiter({ limit: 3, windowMs: 300, maxWaitStepMs: 200 });
     const key = uniqueId('k');
     const taken = await Promise.all([1, 2, 3].map(() => budget.acquire(key)));
     await Promise.all(taken.map((token) => budget.release(token)));
+    await budget.putFirst(key, 'poll', 5_000);
     const pollA = await budget.tryAcquire(key, { id: 'poll-a', kind: 'poll' });
     const pollB = await budget.tryAcquire(key, { id: 'poll-b', kind: 'poll' });
     expect([pollA.token, pollB.token]).toEqual([null, null]);
@@ -284,12 +285,12 @@ describe('RateLimiter', () => {
     expect((await budget.tryAcquire(key)).token).toBeNull();
   });
 
-  it('serves waiting creates before polls while the key is put creates first, until it is not', async () => {
+  it('serves waiting creates before polls while the key is put creates first, whoever asks first without an order', async () => {
     const budget = limiter({ limit: 3, windowMs: 300, maxWaitStepMs: 200 });
     const key = uniqueId('k');
     const taken = await Promise.all([1, 2, 3].map(() => budget.acquire(key)));
     await Promise.all(taken.map((token) => budget.release(token)));
-    await budget.putCreatesFirst(key, 5_000);
+    await budget.putFirst(key, 'other', 5_000);
     const createA = { id: 'create-a', kind: 'other' } as const;
     const createB = { id: 'create-b', kind: 'other' } as const;
     expect((await budget.tryAcquire(key, createA)).token).toBeNull();
@@ -302,21 +303,21 @@ describe('RateLimiter', () => {
     expect((await budget.tryAcquire(key, createA)).token).not.toBeNull();
     expect((await budget.tryAcquire(key, createB)).token).not.toBeNull();
 
-    // Polls first again: a waiting poll holds a create back.
+    // No order: a waiting poll does not hold a create back.
     const other = uniqueId('k');
     const one = limiter({ limit: 1, windowMs: 300, maxWaitStepMs: 200 });
     await one.release(await one.acquire(other));
-    await one.putCreatesFirst(other, 5_000);
-    await one.putCreatesFirst(other, 0);
+    await one.putFirst(other, 'poll', 5_000);
+    await one.putFirst(other, null);
     expect((await one.tryAcquire(other, { id: 'p4', kind: 'poll' })).token).toBeNull();
     await sleep(320);
-    expect((await one.tryAcquire(other)).token).toBeNull();
-    expect((await one.tryAcquire(other, { id: 'p4', kind: 'poll' })).token).not.toBeNull();
+    expect((await one.tryAcquire(other)).token).not.toBeNull();
   });
 
   it('holds creates back for a poll that stopped waiting only until its listing lapses', async () => {
     const budget = limiter({ limit: 1, windowMs: 100, maxWaitStepMs: 200 });
     const key = uniqueId('k');
+    await budget.putFirst(key, 'poll', 5_000);
     await budget.release(await budget.acquire(key));
     await expect(budget.acquire(key, AbortSignal.timeout(40), { kind: 'poll' })).rejects.toThrow(
       /aborted/,

@@ -90,8 +90,8 @@ export class RedisKeys {
   /** Requests waiting for a slot of the key, by kind (rate-limiter acquire). */
   budgetWaiting = (budgetKey: string, kind: 'poll' | 'other') =>
     `${this.prefix}:budget:${budgetKey}:waiting:${kind}`;
-  /** Set while the key's creates go before its polls (RateLimiter.putCreatesFirst). */
-  budgetCreatesFirst = (budgetKey: string) => `${this.prefix}:budget:${budgetKey}:creates-first`;
+  /** Which kind of waiting request goes first on the key, while set (RateLimiter.putFirst). */
+  budgetFirst = (budgetKey: string) => `${this.prefix}:budget:${budgetKey}:first`;
   /** FitRoom credits of a key (hash spent, possibly_spent), kept by @tryon/records' CreditBook. */
   budgetCredits = (budgetKey: string) => `${this.prefix}:budget:${budgetKey}:credits`;
   /** The namespace of the api's per-tenant request limiter (a RateLimiter of its own). */

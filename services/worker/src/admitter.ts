@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { tryonJob, tryonJobId, type TryonQueue } from '@tryon/queues';
 import type { Records } from '@tryon/records';
-import type { RateLimiter } from '@tryon/rate-limiter';
+import type { AcquireKind, RateLimiter } from '@tryon/rate-limiter';
 import {
   CLOSING_QUANTILE,
   closingTasks,
@@ -17,15 +17,15 @@ import type { BudgetMonitor } from './budget-monitor.js';
 
 /** Every this many ticks the admitter looks for admitted jobs still asleep. */
 const SWEEP_EVERY_TICKS = 40;
-/** A key put creates first stays so for this many ticks unless renewed (by any process). */
-const CREATES_FIRST_TICKS = 10;
+/** A kind of request put first on a key stays so for this many ticks unless renewed. */
+const FIRST_KIND_TICKS = 10;
 
 export interface AdmitterOptions {
   admission: Admission;
   records: Records;
   monitor: BudgetMonitor;
   /** The budget: its limit and window, and which kind of request goes first. */
-  limiter: Pick<RateLimiter, 'putCreatesFirst' | 'limit' | 'windowMs'>;
+  limiter: Pick<RateLimiter, 'putFirst' | 'limit' | 'windowMs'>;
   durations: DurationModel;
   pollPolicy: PollPolicy;
   queue: TryonQueue;
@@ -101,22 +101,22 @@ export class Admitter {
     const mostTasksEndMs = distributionOf(this.options.durations.estimate('normal')).quantile(
       CLOSING_QUANTILE,
     );
-    const creates = await Promise.all(
-      keys.map((budgetKey) => this.orderRequests(budgetKey, itemsWaiting)),
-    );
-    const rooms = keys.map((budgetKey, i) => ({
-      budgetKey,
-      cap,
-      spareRequests: monitor.spareRequests(budgetKey),
-      closingTasks: closingTasks({
-        limit: rateLimit,
-        windowMs: rateWindowMs,
-        itemsWaiting,
-        tasksInFlight: monitor.outlook(budgetKey).tasksInFlight,
-        mostTasksEndMs,
-        createsFirst: creates[i]!,
+    const rooms = await Promise.all(
+      keys.map(async (budgetKey) => {
+        const tasksInFlight = monitor.outlook(budgetKey).tasksInFlight;
+        const creates = await this.createsFirst(budgetKey, itemsWaiting, tasksInFlight);
+        const key = { limit: rateLimit, windowMs: rateWindowMs, itemsWaiting, tasksInFlight };
+        const closing = closingTasks({ ...key, mostTasksEndMs, createsFirst: creates });
+        // Polls first while the line closes in rounds, creates first at its very end.
+        await this.putFirst(budgetKey, creates ? 'other' : closing > 0 ? 'poll' : null);
+        return {
+          budgetKey,
+          cap,
+          spareRequests: monitor.spareRequests(budgetKey),
+          closingTasks: closing,
+        };
       }),
-    }));
+    );
     const admitted = await admission.admit(rooms, {
       normal: this.weight('normal'),
       hd: this.weight('hd'),
@@ -124,38 +124,31 @@ export class Admitter {
     await this.wake(admitted);
   }
 
-  /** What this process last wrote for each key: creates first until then (ms), or polls first (0). */
-  private readonly createsFirstUntil = new Map<string, number>();
-
-  /**
-   * Puts the key's creates or its polls first (see createsFirst), writing on a change or a
-   * renewal; true for creates first.
-   */
-  private async orderRequests(budgetKey: string, itemsWaiting: number): Promise<boolean> {
-    const { admission, monitor, limiter, intervalMs } = this.options;
-    const tasksInFlight = monitor.outlook(budgetKey).tasksInFlight;
+  /** Whether the key's creates should go first (createsFirst; counted only near the end). */
+  private async createsFirst(
+    budgetKey: string,
+    itemsWaiting: number,
+    tasksInFlight: number,
+  ): Promise<boolean> {
+    const { admission, limiter } = this.options;
     // Counting the creates still to come costs a read per task in flight: only near the end.
-    const near = 2 * itemsWaiting + tasksInFlight <= 2 * limiter.limit;
-    const creates =
-      near &&
-      createsFirst({
-        limit: limiter.limit,
-        itemsWaiting,
-        tasksInFlight,
-        notCreated: await admission.notCreated(budgetKey),
-      });
+    if (2 * itemsWaiting + tasksInFlight > 2 * limiter.limit) return false;
+    const notCreated = await admission.notCreated(budgetKey);
+    return createsFirst({ limit: limiter.limit, itemsWaiting, tasksInFlight, notCreated });
+  }
+
+  /** What this process last wrote for each key: the kind first and until when (ms). */
+  private readonly firstKinds = new Map<string, { kind: AcquireKind | null; until: number }>();
+
+  /** Puts a kind of the key's requests first (or none), writing on a change or a renewal. */
+  private async putFirst(budgetKey: string, kind: AcquireKind | null): Promise<void> {
+    const { limiter, intervalMs } = this.options;
     const now = Date.now();
-    const until = this.createsFirstUntil.get(budgetKey);
-    const forMs = CREATES_FIRST_TICKS * intervalMs;
-    if (creates) {
-      if (until !== undefined && until - now > forMs / 2) return true;
-      await limiter.putCreatesFirst(budgetKey, forMs);
-      this.createsFirstUntil.set(budgetKey, now + forMs);
-    } else if (until !== 0) {
-      await limiter.putCreatesFirst(budgetKey, 0);
-      this.createsFirstUntil.set(budgetKey, 0);
-    }
-    return creates;
+    const last = this.firstKinds.get(budgetKey);
+    const forMs = FIRST_KIND_TICKS * intervalMs;
+    if (last?.kind === kind && (kind === null || last.until - now > forMs / 2)) return;
+    await limiter.putFirst(budgetKey, kind, forMs);
+    this.firstKinds.set(budgetKey, { kind, until: now + forMs });
   }
 
   /** Promotes the jobs of admitted items that are still asleep. */

@@ -21,18 +21,19 @@ import { defineScript } from '@tryon/redis';
  * ahead by more than a tolerance, every slot is moved later by the difference, once per step
  * (the step is remembered for a while, so that other processes noticing it do not move them again).
  *
- * Waiting requests are served by kind, polls or others (creates, input checks): one kind goes
- * first, and the other is granted only the slots left by the first kind's waiters. A request
- * waiting for a slot is listed in its kind's waiting set (member: its waiter id, score: when the
- * listing lapses unless renewed by its next try). Polls go first (a task already paid for, and a
- * window of polls spent on polls rather than half on creates the budget cannot poll before the
- * next window), except while the key's "creates first" marker is set (the admitter sets it when
- * the requests left for the key fit in two windows: see createsFirst in @tryon/scheduling): then
- * the last creates must not be pushed into the last window by polls that can wait for it.
+ * Waiting requests may be served by kind, polls or others (creates, input checks): while the
+ * key's "first" marker names a kind, the other kind is granted only the slots left by the first
+ * kind's waiters; without it, whoever asks first. A request waiting for a slot is listed in its
+ * kind's waiting set (member: its waiter id, score: when the listing lapses unless renewed by
+ * its next try). The admitter sets the marker at the end of a line (see closingTasks and
+ * createsFirst in @tryon/scheduling): polls first while the line closes in rounds (a window of
+ * polls spent on polls, not half on creates the budget cannot poll before the next window), then
+ * creates first once the next window is the last but one (no create pushed into the last window
+ * by polls that can wait for it).
  */
 
 /**
- * KEYS: slots, pause, clock step, waiting polls, waiting others, creates-first marker.
+ * KEYS: slots, pause, clock step, waiting polls, waiting others, first-kind marker.
  * ARGV: limit, holdMs, tokenId, a pause reason that does not stop this request ('' for none),
  * the TIME expected in ms (0: unknown), the tolerance in ms, how long a step is remembered in
  * ms, the request's waiter id (stable across its tries; '' for a single try, never listed),
@@ -72,10 +73,12 @@ local holdMs = tonumber(ARGV[2])
 local waiter = ARGV[8]
 local mine = ARGV[9] == 'poll' and KEYS[4] or KEYS[5]
 local listTtl = tonumber(ARGV[10])
-local firstKind = redis.call('EXISTS', KEYS[6]) == 1 and KEYS[5] or KEYS[4]
+local order = redis.call('GET', KEYS[6])
+local firstKind = nil
+if order == 'poll' then firstKind = KEYS[4] elseif order == 'other' then firstKind = KEYS[5] end
 local used = redis.call('ZCARD', KEYS[1])
 local free = limit - used
-if mine ~= firstKind then free = free - redis.call('ZCARD', firstKind) end
+if firstKind and mine ~= firstKind then free = free - redis.call('ZCARD', firstKind) end
 if free > 0 then
   redis.call('ZADD', KEYS[1], now + holdMs, ARGV[3])
   redis.call('PEXPIRE', KEYS[1], holdMs)
@@ -116,7 +119,7 @@ export function acquireSlot(
     clockStep: string;
     waitingPolls: string;
     waitingOthers: string;
-    createsFirst: string;
+    first: string;
   },
   args: {
     limit: number;
@@ -136,14 +139,7 @@ export function acquireSlot(
 ): Promise<AcquireReply> {
   return acquireScript.run(
     redis,
-    [
-      keys.slots,
-      keys.pause,
-      keys.clockStep,
-      keys.waitingPolls,
-      keys.waitingOthers,
-      keys.createsFirst,
-    ],
+    [keys.slots, keys.pause, keys.clockStep, keys.waitingPolls, keys.waitingOthers, keys.first],
     [
       args.limit,
       args.holdMs,
