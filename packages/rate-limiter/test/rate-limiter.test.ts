@@ -267,12 +267,20 @@ describe('RateLimiter', () => {
     expect([usage.inUse, usage.inFlight, usage.limit]).toEqual([2, 1, 5]);
   });
 
-  it('serves waiting polls before creates when slots free while the key is put polls first', async () => {
-    // Listings last 4 x 200 ms + 20: longer than the wait for the window below.
+  /**
+   * A key of 3 slots, all answered just now (they free in 300 ms), whose waiters stay listed
+   * for 4 x 200 ms + 20: longer than the wait for the window.
+   */
+  async function spentKey() {
     const budget = limiter({ limit: 3, windowMs: 300, maxWaitStepMs: 200 });
     const key = uniqueId('k');
     const taken = await Promise.all([1, 2, 3].map(() => budget.acquire(key)));
     await Promise.all(taken.map((token) => budget.release(token)));
+    return { budget, key };
+  }
+
+  it('serves waiting polls before creates when slots free while the key is put polls first', async () => {
+    const { budget, key } = await spentKey();
     await budget.putFirst(key, 'poll', 5_000);
     const pollA = await budget.tryAcquire(key, { id: 'poll-a', kind: 'poll' });
     const pollB = await budget.tryAcquire(key, { id: 'poll-b', kind: 'poll' });
@@ -286,10 +294,7 @@ describe('RateLimiter', () => {
   });
 
   it('serves waiting creates before polls while the key is put creates first, whoever asks first without an order', async () => {
-    const budget = limiter({ limit: 3, windowMs: 300, maxWaitStepMs: 200 });
-    const key = uniqueId('k');
-    const taken = await Promise.all([1, 2, 3].map(() => budget.acquire(key)));
-    await Promise.all(taken.map((token) => budget.release(token)));
+    const { budget, key } = await spentKey();
     await budget.putFirst(key, 'other', 5_000);
     const createA = { id: 'create-a', kind: 'other' } as const;
     const createB = { id: 'create-b', kind: 'other' } as const;
