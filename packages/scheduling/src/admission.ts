@@ -222,9 +222,9 @@ export const CLOSING_QUANTILE = 0.9;
  * already done: every create must go a window earlier, so as many tasks as a window has
  * requests must be in flight at once, which the steady cap (about two thirds of that) forbids.
  * With the whole window the line's end runs in rounds: a window of creates, a window of their
- * polls (each the task's only one, since a window is longer than nearly every task; the admitter
- * puts the key's waiting polls before its creates), and the batch ends with its last window instead of one
- * task duration after it. Once the next window is the last but one, the line's last items are
+ * polls (each the task's only one, since a window is longer than nearly every task; the
+ * admitter puts the key's waiting polls before its creates), and the batch ends with its last
+ * window instead of one task duration after it. Once the next window is the last but one, the line's last items are
  * admitted at once, so that their creates wait for it ahead of the polls (admitted as polls
  * finish, they would come too late to claim it). The price is lag: a finished task waits for the
  * next round, up to a window. A long line keeps the steady cap, whose lag is shorter, until its
@@ -250,8 +250,8 @@ export function closingTasks(options: {
  * Whether a key's creates should go before its polls (RateLimiter.putFirst): once the
  * requests left for it fit in two windows, two per waiting item and per admitted item not
  * created yet, one per task created (its poll). Until then, in the closing rounds, polls go
- * first (a window of polls, then a window of creates). From then on the next
- * window is the last but one, and the line's last creates must go in it: a poll pushed to the
+ * first (a window of polls, then a window of creates). From then on the next window is the
+ * last but one, and the line's last creates must go in it: a poll pushed to the
  * last window delays one result, a create pushed there delays the batch by a task duration.
  * (80 items on a fresh key: 60 creates; the other 20 share the second window with the first
  * 60's polls instead of coming after them in the third.)

@@ -131,10 +131,11 @@ export class Admitter {
     tasksInFlight: number,
   ): Promise<boolean> {
     const { admission, limiter } = this.options;
-    // Counting the creates still to come costs a read per task in flight: only near the end.
-    if (2 * itemsWaiting + tasksInFlight > 2 * limiter.limit) return false;
-    const notCreated = await admission.notCreated(budgetKey);
-    return createsFirst({ limit: limiter.limit, itemsWaiting, tasksInFlight, notCreated });
+    const key = { limit: limiter.limit, itemsWaiting, tasksInFlight };
+    // Counting the creates still to come costs a read per task in flight: only when it can
+    // change the answer, i.e. when the key would go creates first with all of them made.
+    if (!createsFirst({ ...key, notCreated: 0 })) return false;
+    return createsFirst({ ...key, notCreated: await admission.notCreated(budgetKey) });
   }
 
   /** What this process last wrote for each key: the kind first and until when (ms). */

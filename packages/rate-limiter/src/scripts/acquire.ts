@@ -23,9 +23,9 @@ import { defineScript } from '@tryon/redis';
  *
  * Waiting requests may be served by kind, polls or others (creates, input checks): while the
  * key's "first" marker names a kind, the other kind is granted only the slots left by the first
- * kind's waiters; without it, whoever asks first. A request waiting for a slot is listed in its
- * kind's waiting set (member: its waiter id, score: when the listing lapses unless renewed by
- * its next try). The admitter sets the marker at the end of a line (see closingTasks and
+ * kind's waiters; without it, whoever asks first. A waiting request of the first kind is listed
+ * in its kind's waiting set (member: its waiter id, score: when the listing lapses unless renewed
+ * by its next try); without a marker nothing is written for a wait. The admitter sets the marker at the end of a line (see closingTasks and
  * createsFirst in @tryon/scheduling): polls first while the line closes in rounds (a window of
  * polls spent on polls, not half on creates the budget cannot poll before the next window), then
  * creates first once the next window is the last but one (no create pushed into the last window
@@ -66,8 +66,6 @@ if pausedFor > 0 and (ARGV[4] == '' or redis.call('GET', KEYS[2]) ~= ARGV[4]) th
   return {0, pausedFor, 1, now, moved}
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
-redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
 local limit = tonumber(ARGV[1])
 local holdMs = tonumber(ARGV[2])
 local waiter = ARGV[8]
@@ -78,14 +76,18 @@ local firstKind = nil
 if order == 'poll' then firstKind = KEYS[4] elseif order == 'other' then firstKind = KEYS[5] end
 local used = redis.call('ZCARD', KEYS[1])
 local free = limit - used
-if firstKind and mine ~= firstKind then free = free - redis.call('ZCARD', firstKind) end
+if firstKind and mine ~= firstKind then
+  redis.call('ZREMRANGEBYSCORE', firstKind, '-inf', now)
+  free = free - redis.call('ZCARD', firstKind)
+end
 if free > 0 then
   redis.call('ZADD', KEYS[1], now + holdMs, ARGV[3])
   redis.call('PEXPIRE', KEYS[1], holdMs)
   if waiter ~= '' then redis.call('ZREM', mine, waiter) end
   return {1, 0, 0, now, moved}
 end
-if waiter ~= '' then
+-- Only the kind that goes first is counted, so only its waiters are listed.
+if waiter ~= '' and mine == firstKind then
   redis.call('ZADD', mine, now + listTtl, waiter)
   redis.call('PEXPIRE', mine, listTtl)
 end
