@@ -274,6 +274,7 @@ export class FitRoomClient {
     let end: RequestEnd = 'error';
     let headers: Dispatcher.ResponseData['headers'];
     let text: string;
+    const sentAt = Date.now();
     try {
       signal?.throwIfAborted();
       const response = await request(`${this.baseUrl}${path}`, {
@@ -309,7 +310,7 @@ export class FitRoomClient {
     }
 
     if (statusCode < 200 || statusCode >= 300) {
-      throw statusError(statusCode, headers, text, operation, [this.#apiKey]);
+      throw statusError(statusCode, headers, text, operation, [this.#apiKey], sentAt);
     }
     return this.#parseAnswer(operation, statusCode, text, parse);
   }

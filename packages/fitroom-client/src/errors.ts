@@ -32,6 +32,8 @@ export interface FitRoomErrorOptions {
   /** FitRoom's own message (already redacted and truncated). */
   fitroomMessage?: string;
   operation?: FitRoomErrorOperation;
+  /** When the request was sent (Date.now()), for errors that answer a sent request. */
+  sentAt?: number;
   cause?: unknown;
 }
 
@@ -43,6 +45,11 @@ export abstract class FitRoomError extends Error {
   /** FitRoom's own message from the response body, when it sent one. */
   readonly fitroomMessage?: string;
   readonly operation?: FitRoomErrorOperation;
+  /**
+   * When the refused request was sent (this process's Date.now()): FitRoom's answer may arrive
+   * after an operator resumed the key, and says nothing of the key as it is since.
+   */
+  readonly sentAt?: number;
 
   constructor(message: string, options: FitRoomErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -50,6 +57,7 @@ export abstract class FitRoomError extends Error {
     if (options.status !== undefined) this.status = options.status;
     if (options.fitroomMessage !== undefined) this.fitroomMessage = options.fitroomMessage;
     if (options.operation !== undefined) this.operation = options.operation;
+    if (options.sentAt !== undefined) this.sentAt = options.sentAt;
   }
 }
 

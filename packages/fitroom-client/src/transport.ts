@@ -119,11 +119,17 @@ export function statusError(
   text: string,
   operation: FitRoomErrorOperation,
   secrets: string[],
+  sentAt?: number,
 ): FitRoomError {
   const fitroomMessage = extractFitRoomMessage(text, secrets);
   const reason = STATUS_CODES[status] ?? 'Unknown Status';
   const message = `FitRoom ${operation}: ${status} ${reason}${fitroomMessage ? ` - ${fitroomMessage}` : ''}`;
-  const base = { status, operation, ...(fitroomMessage ? { fitroomMessage } : {}) };
+  const base = {
+    status,
+    operation,
+    ...(fitroomMessage ? { fitroomMessage } : {}),
+    ...(sentAt === undefined ? {} : { sentAt }),
+  };
   const retryAfterMs = parseRetryAfter(headers['retry-after']);
   const withRetry = retryAfterMs === undefined ? base : { ...base, retryAfterMs };
   switch (status) {

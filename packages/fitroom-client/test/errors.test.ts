@@ -92,9 +92,14 @@ describe('FitRoom error statuses', () => {
 
   it('402 for a key with 0 credits', async () => {
     const broke = new FitRoomClient({ baseUrl: sim.url, apiKey: BROKE_KEY });
+    const before = Date.now();
     const err = await rejection(broke.createTask({ clothType: 'upper', model, cloth }));
     expect(err).toBeInstanceOf(FitRoomInsufficientCreditError);
     expect(err).toMatchObject({ code: 'insufficient_credit', status: 402, retryable: false });
+    // When it was sent: a refusal of a request sent before a key's resume pauses nothing.
+    const { sentAt } = err as FitRoomError;
+    expect(sentAt).toBeGreaterThanOrEqual(before);
+    expect(sentAt).toBeLessThanOrEqual(Date.now());
     expectNoKey(err, BROKE_KEY);
   });
 

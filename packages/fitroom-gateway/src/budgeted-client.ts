@@ -97,8 +97,8 @@ async function holdFromNow(
 }
 
 /**
- * Rests a key after FitRoom refused it (the pause policy is the limiter's) and records why for
- * the admin status page.
+ * Rests a key after FitRoom refused it (the pause policy is the limiter's, including that a
+ * request sent before an operator's resume pauses nothing) and records why for the admin page.
  */
 export async function restRefusedKey(
   deps: { limiter: RateLimiter; operations: Operations },
@@ -118,5 +118,6 @@ export async function restRefusedKey(
     budgetKey,
     error.code,
     error instanceof FitRoomRateLimitedError ? error.retryAfterMs : undefined,
+    error.sentAt,
   );
 }

@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { RedisKeys } from '@tryon/redis';
 import { acquireSlot } from './scripts/acquire.js';
 import { holdSlotFromNow } from './scripts/hold-from-now.js';
-import { pauseBudget } from './scripts/pause.js';
+import { pauseBudget, resumeBudget } from './scripts/pause.js';
 import { releaseSlot } from './scripts/release.js';
 import { usageScript, type UsageReply } from './scripts/usage.js';
 
@@ -152,6 +152,10 @@ export class RateLimiter {
     return this.keys.budgetPause(budgetKey);
   }
 
+  private pauseKeys(budgetKey: string): { pause: string; resumed: string } {
+    return { pause: this.pauseKey(budgetKey), resumed: this.keys.budgetResumed(budgetKey) };
+  }
+
   /**
    * One attempt: a token, or how long to wait before the next slot can free. A `waiter` id
    * (stable across a request's tries) lists the request among its kind's waiters while it waits:
@@ -248,18 +252,24 @@ export class RateLimiter {
 
   /** Stops handing out tokens for this key for `ms` (a 429, 402 or 401 from FitRoom). */
   async pause(budgetKey: string, ms: number, reason: string): Promise<void> {
-    await pauseBudget(this.redis, this.pauseKey(budgetKey), Math.max(1, Math.ceil(ms)), reason);
+    await pauseBudget(this.redis, this.pauseKeys(budgetKey), {
+      ms: Math.max(1, Math.ceil(ms)),
+      reason,
+    });
   }
 
   /**
    * Rests a key after FitRoom refused a request on it: a 429 (someone else spends this key too)
    * as long as FitRoom asks (at least a window / limit, 1 s at FitRoom's rate), else a tenth of a window; a wrong key (401) or no credit (402) for
-   * KEY_REFUSED_PAUSE_MS. Other refusals do not pause. Returns the pause, 0 for none.
+   * KEY_REFUSED_PAUSE_MS. Other refusals do not pause, nor does the refusal of a request sent
+   * (`sentAt`, this process's Date.now()) before an operator's resume. Returns the pause, 0 for
+   * none.
    */
   async pauseAfterRefusal(
     budgetKey: string,
     code: string,
     retryAfterMs: number | undefined,
+    sentAt?: number,
   ): Promise<number> {
     let ms = 0;
     if (code === 'rate_limited') {
@@ -269,8 +279,15 @@ export class RateLimiter {
       const least = Math.min(Math.ceil(this.windowMs / this.limit), tenth);
       ms = Math.max(least, retryAfterMs ?? tenth);
     } else if (code === 'unauthorized' || code === 'insufficient_credit') ms = KEY_REFUSED_PAUSE_MS;
-    if (ms > 0) await this.pause(budgetKey, ms, code);
-    return ms;
+    if (ms === 0) return 0;
+    // How long ago, not when: this process's clock and Redis's need not agree.
+    const sentAgoMs = sentAt === undefined ? undefined : Date.now() - sentAt;
+    const paused = await pauseBudget(this.redis, this.pauseKeys(budgetKey), {
+      ms: Math.ceil(ms),
+      reason: code,
+      sentAgoMs,
+    });
+    return paused === 0 ? 0 : ms;
   }
 
   /**
@@ -283,8 +300,12 @@ export class RateLimiter {
     else await this.redis.del(key);
   }
 
+  /**
+   * Ends the key's pause. Refusals of requests sent before now no longer pause it (see
+   * pauseAfterRefusal); such a request is answered within window + request timeout.
+   */
   async resume(budgetKey: string): Promise<void> {
-    await this.redis.del(this.pauseKey(budgetKey));
+    await resumeBudget(this.redis, this.pauseKeys(budgetKey), this.holdMs);
   }
 
   async usage(budgetKey: string): Promise<BudgetUsage> {

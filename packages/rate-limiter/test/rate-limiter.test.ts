@@ -249,6 +249,26 @@ describe('RateLimiter', () => {
     expect(await budget.usage(key)).toMatchObject({ pausedReason: 'insufficient_credit' });
   });
 
+  it('a refusal of a request sent before a resume pauses nothing; one sent after it pauses again', async () => {
+    const budget = limiter();
+    const key = uniqueId('k');
+    const sentBeforeResume = Date.now();
+    await budget.pauseAfterRefusal(key, 'insufficient_credit', undefined, sentBeforeResume);
+    await sleep(20);
+    await budget.resume(key);
+    // The refused request's answer is handled only now, after the operator's resume.
+    expect(
+      await budget.pauseAfterRefusal(key, 'insufficient_credit', undefined, sentBeforeResume),
+    ).toBe(0);
+    expect(await budget.usage(key)).toMatchObject({ pausedMs: 0, pausedReason: null });
+    await sleep(20);
+    const sentAfterResume = Date.now();
+    expect(
+      await budget.pauseAfterRefusal(key, 'insufficient_credit', undefined, sentAfterResume),
+    ).toBe(KEY_REFUSED_PAUSE_MS);
+    expect(await budget.usage(key)).toMatchObject({ pausedReason: 'insufficient_credit' });
+  });
+
   it('Retry-After: 0 or a past date still rests the key for one request share of the window', async () => {
     const budget = limiter({ limit: 60, windowMs: 60_000 });
     const key = uniqueId('k');

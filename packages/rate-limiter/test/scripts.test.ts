@@ -4,7 +4,7 @@ import type { RedisScript } from '@tryon/redis';
 import { testRedisUrl, uniqueId } from '@tryon/testing';
 import { RateLimiter } from '../src/index.js';
 import { acquireScript } from '../src/scripts/acquire.js';
-import { pauseScript } from '../src/scripts/pause.js';
+import { pauseScript, resumeScript } from '../src/scripts/pause.js';
 import { releaseScript } from '../src/scripts/release.js';
 import { usageScript } from '../src/scripts/usage.js';
 
@@ -16,7 +16,7 @@ beforeEach(() => {
 afterEach(() => redis.disconnect());
 
 describe('rate limiter scripts, each through its defined command', () => {
-  it('ACQUIRE, RELEASE, PAUSE and USAGE (inside a MULTI)', async () => {
+  it('ACQUIRE, RELEASE, PAUSE, RESUME and USAGE (inside a MULTI)', async () => {
     const limiter = new RateLimiter({
       redis,
       prefix: uniqueId('rl-scripts'),
@@ -31,10 +31,12 @@ describe('rate limiter scripts, each through its defined command', () => {
     const attempt = await limiter.tryAcquire('key-a');
     expect(attempt).toMatchObject({ token: null, paused: true });
     expect(await limiter.usage('key-a')).toMatchObject({ pausedReason: 'rate_limited' });
+    await limiter.resume('key-a');
     const scripts: RedisScript<unknown>[] = [
       acquireScript,
       releaseScript,
       pauseScript,
+      resumeScript,
       usageScript,
     ];
     for (const script of scripts) {

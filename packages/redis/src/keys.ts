@@ -85,6 +85,8 @@ export class RedisKeys {
   // The FitRoom budget (@tryon/rate-limiter), and the api's per-tenant limit built on it.
   budgetSlots = (budgetKey: string) => `${this.prefix}:budget:${budgetKey}:slots`;
   budgetPause = (budgetKey: string) => `${this.prefix}:budget:${budgetKey}:paused`;
+  /** When an operator last resumed the key (Redis ms), while a request sent before may answer. */
+  budgetResumed = (budgetKey: string) => `${this.prefix}:budget:${budgetKey}:resumed`;
   /** The last forward step of Redis's clock the key's slots were moved by (rate-limiter acquire). */
   budgetClockStep = (budgetKey: string) => `${this.prefix}:budget:${budgetKey}:clock-step`;
   /** Requests waiting for a slot of the key, by kind (rate-limiter acquire). */
