@@ -57,6 +57,10 @@ export const COMMON_FLAGS = {
     min: 1,
     max: 86_400,
   },
+  built: {
+    type: 'boolean',
+    help: 'run the services as production does: node out/<service>/dist/main.js (pnpm build && scripts/prod-tree.sh first)',
+  },
   json: { type: 'boolean', help: 'print only the JSON line(s) (and errors)' },
   keep: { type: 'boolean', help: 'keep the data dir, service logs and Redis keys afterwards' },
   env: {

@@ -1,25 +1,34 @@
 /**
  * Service processes for the benchmarks: each entry point runs as its own OS process exactly as
- * `pnpm start:*` runs it (node --import tsx <main.ts>), configured only by its environment.
+ * `pnpm start:*` runs it (node --import tsx <main.ts>), or with `--built` as production runs it
+ * (node out/<service>/dist/main.js, see scripts/prod-tree.sh), configured only by its environment.
  * Output goes to a log file (never held whole in memory) and a short tail kept for errors.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { UsageError } from './args.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-const ENTRY_POINTS = {
-  api: 'services/api/src/main.ts',
-  worker: 'services/worker/src/main.ts',
-  sim: 'services/fitroom-sim/src/main.ts',
-} as const;
+const SERVICE_DIRS = { api: 'api', worker: 'worker', sim: 'fitroom-sim' } as const;
 
-export type ServiceKind = keyof typeof ENTRY_POINTS;
+export type ServiceKind = keyof typeof SERVICE_DIRS;
+
+/** node's arguments for a service: its sources through tsx, or its production tree's bundle. */
+export function serviceCommand(kind: ServiceKind, built: boolean): string[] {
+  const dir = SERVICE_DIRS[kind];
+  if (!built) return ['--import', 'tsx', `services/${dir}/src/main.ts`];
+  const bundle = `out/${dir}/dist/main.js`;
+  if (!existsSync(join(ROOT, bundle))) {
+    throw new UsageError(`--built: no ${bundle}; run pnpm build && scripts/prod-tree.sh first`);
+  }
+  return [bundle];
+}
 
 const TAIL_BYTES = 16 * 1024;
 
@@ -42,12 +51,12 @@ export class ServiceProcess {
 
   constructor(
     readonly name: string,
-    kind: ServiceKind,
+    command: string[],
     env: Record<string, string>,
     readonly logFile: string,
   ) {
     this.log = createWriteStream(logFile, { flags: 'a' });
-    this.child = spawn(process.execPath, ['--import', 'tsx', ENTRY_POINTS[kind]], {
+    this.child = spawn(process.execPath, command, {
       cwd: ROOT,
       env: { ...cleanParentEnv(), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -138,9 +147,10 @@ export function startService(
   name: string,
   kind: ServiceKind,
   env: Record<string, string>,
-  logDir: string,
+  launch: { built: boolean; logDir: string },
 ): ServiceProcess {
-  return new ServiceProcess(name, kind, env, join(logDir, `${name}.log`));
+  const command = serviceCommand(kind, launch.built);
+  return new ServiceProcess(name, command, env, join(launch.logDir, `${name}.log`));
 }
 
 export async function freePort(): Promise<number> {

@@ -27,6 +27,8 @@ export interface StackOptions {
   /** Added to the simulator's environment (SIM_DURATION_FAMILY, SIM_PROGRESS_CURVE, ...). */
   simEnv?: Record<string, string>;
   keep: boolean;
+  /** Services from the production trees (out/<service>/dist/main.js), not through tsx. */
+  built: boolean;
   progress: (line: string) => void;
 }
 
@@ -224,6 +226,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     const simUrl = `http://127.0.0.1:${simPort}`;
     const apiUrl = `http://127.0.0.1:${apiPort}`;
 
+    const launch = { built: options.built, logDir };
     const sim = startService(
       'sim',
       'sim',
@@ -237,7 +240,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         ...(options.seed !== undefined && { SIM_SEED: String(options.seed) }),
         ...options.simEnv,
       },
-      logDir,
+      launch,
     );
     processes.push(sim);
     await waitForHttp(`${simUrl}/_sim/config`, 30_000, () => sim.running);
@@ -259,11 +262,11 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       extra: options.extraEnv,
     });
 
-    const api = startService('api', 'api', env, logDir);
+    const api = startService('api', 'api', env, launch);
     processes.push(api);
     for (let i = 1; i <= options.workers; i++) {
       // Workers log at info so their "worker started" line says they are consuming.
-      const worker = startService(`worker-${i}`, 'worker', { ...env, LOG_LEVEL: 'info' }, logDir);
+      const worker = startService(`worker-${i}`, 'worker', { ...env, LOG_LEVEL: 'info' }, launch);
       processes.push(worker);
       workers.push(worker);
     }

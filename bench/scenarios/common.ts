@@ -27,6 +27,8 @@ export interface CommonOptions {
   timeoutS: number | undefined;
   json: boolean;
   keep: boolean;
+  /** Services from the production trees (out/<service>), not from sources through tsx. */
+  built: boolean;
   extraEnv: Record<string, string>;
   /** Added to the simulator's environment (--sim-env); a scenario's own settings win. */
   simEnv: Record<string, string>;
@@ -46,6 +48,7 @@ export function resolveCommon(
     timeoutS: flags.timeout,
     json: flags.json,
     keep: flags.keep,
+    built: flags.built,
     extraEnv: parseEnvPairs(flags.env),
     simEnv: parseEnvPairs(flags['sim-env'], 'sim-env'),
   };
@@ -70,6 +73,7 @@ export async function withStack<T>(
     tenants,
     extraEnv: common.extraEnv,
     keep: common.keep,
+    built: common.built,
     progress: reporter.progress,
   });
   try {

@@ -260,8 +260,8 @@ export class RateLimiter {
 
   /**
    * Rests a key after FitRoom refused a request on it: a 429 (someone else spends this key too)
-   * as long as FitRoom asks (at least a window / limit, 1 s at FitRoom's rate), else a tenth of a window; a wrong key (401) or no credit (402) for
-   * KEY_REFUSED_PAUSE_MS. Other refusals do not pause, nor does the refusal of a request sent
+   * as long as FitRoom asks (at least a window / limit, 1 s at FitRoom's rate), else a tenth of
+   * a window; a wrong key (401) or no credit (402) for KEY_REFUSED_PAUSE_MS. Other refusals do not pause, nor does the refusal of a request sent
    * (`sentAt`, this process's Date.now()) before an operator's resume. Returns the pause, 0 for
    * none.
    */
@@ -302,7 +302,8 @@ export class RateLimiter {
 
   /**
    * Ends the key's pause. Refusals of requests sent before now no longer pause it (see
-   * pauseAfterRefusal); such a request is answered within window + request timeout.
+   * pauseAfterRefusal): the resume is noted for window + request timeout, longer than any
+   * such request can wait for its answer.
    */
   async resume(budgetKey: string): Promise<void> {
     await resumeBudget(this.redis, this.pauseKeys(budgetKey), this.holdMs);
