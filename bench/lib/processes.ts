@@ -19,15 +19,24 @@ const SERVICE_DIRS = { api: 'api', worker: 'worker', sim: 'fitroom-sim' } as con
 
 export type ServiceKind = keyof typeof SERVICE_DIRS;
 
+const bundleOf = (kind: ServiceKind): string => `out/${SERVICE_DIRS[kind]}/dist/main.js`;
+
 /** node's arguments for a service: its sources through tsx, or its production tree's bundle. */
-export function serviceCommand(kind: ServiceKind, built: boolean): string[] {
-  const dir = SERVICE_DIRS[kind];
-  if (!built) return ['--import', 'tsx', `services/${dir}/src/main.ts`];
-  const bundle = `out/${dir}/dist/main.js`;
-  if (!existsSync(join(ROOT, bundle))) {
-    throw new UsageError(`--built: no ${bundle}; run pnpm build && scripts/prod-tree.sh first`);
+function serviceCommand(kind: ServiceKind, built: boolean): string[] {
+  return built
+    ? [bundleOf(kind)]
+    : ['--import', 'tsx', `services/${SERVICE_DIRS[kind]}/src/main.ts`];
+}
+
+/** For --built: every service's production tree is there, or a UsageError says how to make it. */
+export function assertBuilt(): void {
+  for (const kind of Object.keys(SERVICE_DIRS) as ServiceKind[]) {
+    if (!existsSync(join(ROOT, bundleOf(kind)))) {
+      throw new UsageError(
+        `--built: no ${bundleOf(kind)}; run pnpm build && scripts/prod-tree.sh first`,
+      );
+    }
   }
-  return [bundle];
 }
 
 const TAIL_BYTES = 16 * 1024;

@@ -3,6 +3,7 @@ import { parseEnvPairs, type CommonFlags, type FlagSpecs } from '../lib/args.js'
 import { interrupted } from '../lib/cleanup.js';
 import { ApiClient } from '../lib/client.js';
 import { GARMENT_SIZE, makeImages, matrixShape, MODEL_SIZE } from '../lib/images.js';
+import { assertBuilt } from '../lib/processes.js';
 import type { Reporter } from '../lib/report.js';
 import { startStack, type Stack } from '../lib/stack.js';
 import type { JsonRecord } from '../lib/stats.js';
@@ -38,6 +39,7 @@ export function resolveCommon(
   flags: CommonFlags,
   defaults: { timeScale: number; workers?: number },
 ): CommonOptions {
+  if (flags.built) assertBuilt();
   return {
     workers: flags.workers ?? defaults.workers ?? 4,
     keys: flags.keys ?? 1,
