@@ -259,11 +259,11 @@ export class RateLimiter {
   }
 
   /**
-   * Rests a key after FitRoom refused a request on it: a 429 (someone else spends this key too)
-   * as long as FitRoom asks (at least a window / limit, 1 s at FitRoom's rate), else a tenth of
-   * a window; a wrong key (401) or no credit (402) for KEY_REFUSED_PAUSE_MS. Other refusals do not pause, nor does the refusal of a request sent
-   * (`sentAt`, this process's Date.now()) before an operator's resume. Returns the pause, 0 for
-   * none.
+   * Rests a key after FitRoom refused a request on it: a 429 (someone else spends this key too) as
+   * long as FitRoom asks (at least a window / limit, 1 s at FitRoom's rate), else a tenth of a
+   * window; a wrong key (401) or no credit (402) for KEY_REFUSED_PAUSE_MS. Other refusals do not
+   * pause, nor does the refusal of a request sent (`sentAt`, this process's Date.now()) before an
+   * operator's resume. Returns the pause, 0 for none.
    */
   async pauseAfterRefusal(
     budgetKey: string,

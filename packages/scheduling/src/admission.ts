@@ -221,15 +221,15 @@ export const CLOSING_QUANTILE = 0.9;
  * 2N-th falls. The batch ends there only if that last window holds nothing but polls of tasks
  * already done: every create must go a window earlier, so as many tasks as a window has
  * requests must be in flight at once, which the steady cap (about two thirds of that) forbids.
- * With the whole window the line's end runs in rounds: a window of creates, a window of their
- * polls (each the task's only one, since a window is longer than nearly every task; the
- * admitter puts the key's waiting polls before its creates), and the batch ends with its last
- * window instead of one task duration after it. Once the next window is the last but one, the line's last items are
- * admitted at once, so that their creates wait for it ahead of the polls (admitted as polls
- * finish, they would come too late to claim it). The price is lag: a finished task waits for the
- * next round, up to a window. A long line keeps the steady cap, whose lag is shorter, until its
- * end. Tasks longer than a window need a second poll each in such rounds: when they are more
- * than a few, the steady cap stays.
+ * With the whole window the line's end runs in rounds: a window of creates, a window of their polls
+ * (each the task's only one, since a window is longer than nearly every task; the admitter puts the
+ * key's waiting polls before its creates), and the batch ends with its last window instead of one
+ * task duration after it. Once the next window is the last but one, the line's last items are
+ * admitted at once, so that their creates wait for it ahead of the polls (admitted as polls finish,
+ * they would come too late to claim it). The price is lag: a finished task waits for the next
+ * round, up to a window. A long line keeps the steady cap, whose lag is shorter, until its end.
+ * Tasks longer than a window need a second poll each in such rounds: when they are more than a few,
+ * the steady cap stays.
  */
 export function closingTasks(options: {
   limit: number;

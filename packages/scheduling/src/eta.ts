@@ -78,11 +78,11 @@ function mostEndWithinWindow(input: EtaInput): boolean {
 }
 
 /**
- * ETA = the time the budget needs for every request ahead and ours, less the requests the
- * windows have free now (or the concurrency's pace, if slower), and the tail (tailMs): after it,
- * or for a paced batch whose tasks mostly end within a window, the larger of the two. As the
- * lower bound in DESIGN.md: a small batch on a fresh key is its longest task. Null when nothing is left or
- * nothing can run (no key).
+ * ETA = the time the budget needs for every request ahead and ours, less the requests the windows
+ * have free now (or the concurrency's pace, if slower), and the tail (tailMs): after it, or for a
+ * paced batch whose tasks mostly end within a window, the larger of the two. As the lower bound in
+ * DESIGN.md: a small batch on a fresh key is its longest task. Null when nothing is left or nothing
+ * can run (no key).
  */
 export function batchEta(input: EtaInput): Eta | null {
   if (input.left <= 0) return null;

@@ -21,15 +21,15 @@ import { defineScript } from '@tryon/redis';
  * ahead by more than a tolerance, every slot is moved later by the difference, once per step
  * (the step is remembered for a while, so that other processes noticing it do not move them again).
  *
- * Waiting requests may be served by kind, polls or others (creates, input checks): while the
- * key's "first" marker names a kind, the other kind is granted only the slots left by the first
- * kind's waiters; without it, whoever asks first. A waiting request of the first kind is listed
- * in its kind's waiting set (member: its waiter id, score: when the listing lapses unless renewed
- * by its next try); without a marker nothing is written for a wait. The admitter sets the marker at the end of a line (see closingTasks and
- * createsFirst in @tryon/scheduling): polls first while the line closes in rounds (a window of
- * polls spent on polls, not half on creates the budget cannot poll before the next window), then
- * creates first once the next window is the last but one (no create pushed into the last window
- * by polls that can wait for it).
+ * Waiting requests may be served by kind, polls or others (creates, input checks): while the key's
+ * "first" marker names a kind, the other kind is granted only the slots left by the first kind's
+ * waiters; without it, whoever asks first. A waiting request of the first kind is listed in its
+ * kind's waiting set (member: its waiter id, score: when the listing lapses unless renewed by its
+ * next try); without a marker nothing is written for a wait. The admitter sets the marker at the
+ * end of a line (see closingTasks and createsFirst in @tryon/scheduling): polls first while the
+ * line closes in rounds (a window of polls spent on polls, not half on creates the budget cannot
+ * poll before the next window), then creates first once the next window is the last but one (no
+ * create pushed into the last window by polls that can wait for it).
  */
 
 /**
